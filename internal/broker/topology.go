@@ -1,0 +1,186 @@
+// Package broker owns everything RabbitMQ: the topology of the public
+// contract, a reconnecting consumer, and confirmed publishing.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap"
+
+	"github.com/djmeta/enrichment/internal/config"
+)
+
+// Names fixed by the public contract.
+const (
+	Exchange         = "metadata_enrichment"
+	RoutingKey       = "enrich"
+	WorkQueue        = "metadata_enrichment_queue"
+	RetryQueuePrefix = "metadata_enrichment_retry_"
+	DeadLetterExch   = "metadata_enrichment_dlx"
+	DeadLetterQueue  = "metadata_enrichment_dlq"
+)
+
+// Headers the worker adds when it dead-letters or retries a message.
+const (
+	HeaderReason       = "x-enrichment-reason"
+	HeaderError        = "x-enrichment-error"
+	HeaderAttempts     = "x-enrichment-attempts"
+	HeaderFirstFailure = "x-enrichment-first-failure"
+)
+
+// Dead-letter reasons (the x-enrichment-reason header values).
+const (
+	ReasonInvalid   = "invalid_message"
+	ReasonPermanent = "permanent_error"
+	ReasonExhausted = "retries_exhausted"
+)
+
+// Tier is one retry tier: its queue and delay.
+type Tier struct {
+	Name  string // as written in RETRY_DELAYS, e.g. "2s"
+	Queue string // metadata_enrichment_retry_2s
+	TTLms int64
+}
+
+// Topology is the whole RabbitMQ topology of the contract.
+type Topology struct {
+	Tiers         []Tier
+	DeliveryLimit int
+}
+
+// NewTopology builds the topology for the given retry delays and quorum
+// delivery limit.
+func NewTopology(delays config.RetryDelays, deliveryLimit int) Topology {
+	t := Topology{DeliveryLimit: deliveryLimit}
+	for _, d := range delays {
+		t.Tiers = append(t.Tiers, Tier{
+			Name:  d.Name,
+			Queue: RetryQueuePrefix + d.Name,
+			TTLms: d.Delay.Milliseconds(),
+		})
+	}
+	return t
+}
+
+// WorkQueueArgs are the work queue's arguments. Only queue-init declares
+// with them; everything else declares nothing or declares passively.
+//
+// Quorum queue (replicated, poison-message handling) with an explicit
+// delivery limit as the broker's backstop, dead-lettering to the DLX with the
+// at-least-once strategy (which requires overflow=reject-publish).
+func (t Topology) WorkQueueArgs() amqp.Table {
+	return amqp.Table{
+		"x-queue-type":           "quorum",
+		"x-delivery-limit":       int64(t.DeliveryLimit),
+		"x-dead-letter-exchange": DeadLetterExch,
+		"x-dead-letter-strategy": "at-least-once",
+		"x-overflow":             "reject-publish",
+	}
+}
+
+// RetryQueueArgs are the arguments of one retry tier: a queue-level TTL (so
+// every message in it waits the same time and none blocks another) that
+// dead-letters back to the work exchange with the routing key publishers use.
+func (t Topology) RetryQueueArgs(tier Tier) amqp.Table {
+	return amqp.Table{
+		"x-queue-type":              "quorum",
+		"x-delivery-limit":          int64(t.DeliveryLimit),
+		"x-message-ttl":             tier.TTLms,
+		"x-dead-letter-exchange":    Exchange,
+		"x-dead-letter-routing-key": RoutingKey,
+		"x-dead-letter-strategy":    "at-least-once",
+		"x-overflow":                "reject-publish",
+	}
+}
+
+// DeadLetterQueueArgs are the DLQ's arguments: a durable classic queue with
+// no delivery limit and no dead-lettering of its own, so messages stay until
+// replayed or purged, and inspecting them (get, then requeue) can never push
+// one over a delivery limit and drop it, as it would on a quorum queue
+// without a DLX.
+func (t Topology) DeadLetterQueueArgs() amqp.Table {
+	return amqp.Table{"x-queue-type": "classic"}
+}
+
+// Declare declares the whole topology on ch, idempotently. Declaring a queue
+// that exists with the same arguments is a no-op; a tier added to
+// RETRY_DELAYS is a new queue, so it is added without touching the others.
+func (t Topology) Declare(ch *amqp.Channel) error {
+	if ch == nil {
+		return errors.New("declare topology: nil channel")
+	}
+	if err := ch.ExchangeDeclare(Exchange, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", Exchange, err)
+	}
+	if err := ch.ExchangeDeclare(DeadLetterExch, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", DeadLetterExch, err)
+	}
+	if _, err := ch.QueueDeclare(DeadLetterQueue, true, false, false, false, t.DeadLetterQueueArgs()); err != nil {
+		return fmt.Errorf("declare queue %s: %w", DeadLetterQueue, err)
+	}
+	if err := ch.QueueBind(DeadLetterQueue, "", DeadLetterExch, false, nil); err != nil {
+		return fmt.Errorf("bind %s to %s: %w", DeadLetterQueue, DeadLetterExch, err)
+	}
+	if _, err := ch.QueueDeclare(WorkQueue, true, false, false, false, t.WorkQueueArgs()); err != nil {
+		return fmt.Errorf("declare queue %s: %w", WorkQueue, err)
+	}
+	if err := ch.QueueBind(WorkQueue, RoutingKey, Exchange, false, nil); err != nil {
+		return fmt.Errorf("bind %s to %s: %w", WorkQueue, Exchange, err)
+	}
+	for _, tier := range t.Tiers {
+		if _, err := ch.QueueDeclare(tier.Queue, true, false, false, false, t.RetryQueueArgs(tier)); err != nil {
+			return fmt.Errorf("declare retry queue %s: %w", tier.Queue, err)
+		}
+	}
+	return nil
+}
+
+// Queues lists every queue of the topology.
+func (t Topology) Queues() []string {
+	qs := []string{WorkQueue}
+	for _, tier := range t.Tiers {
+		qs = append(qs, tier.Queue)
+	}
+	return append(qs, DeadLetterQueue)
+}
+
+func clientProperties(name string) amqp.Table {
+	return amqp.Table{"connection_name": name, "product": "djmeta-enrichment"}
+}
+
+// DeclareWithRetry declares the topology, retrying connection failures for
+// up to wait (the broker may still be starting). A declaration error (such
+// as a 406 for a queue that exists with other arguments) is not retried.
+func (t Topology) DeclareWithRetry(ctx context.Context, url string, wait time.Duration, log *zap.Logger) error {
+	deadline := time.Now().Add(wait)
+	delay := 250 * time.Millisecond
+	for {
+		conn, err := amqp.DialConfig(url, amqp.Config{Properties: clientProperties("queue-init")})
+		if err == nil {
+			derr := func() error {
+				defer conn.Close()
+				ch, err := conn.Channel()
+				if err != nil {
+					return fmt.Errorf("open channel: %w", err)
+				}
+				defer ch.Close()
+				return t.Declare(ch)
+			}()
+			return derr
+		}
+		if time.Now().Add(delay).After(deadline) {
+			return fmt.Errorf("connect to broker: %w", err)
+		}
+		log.Warn("broker not reachable yet, retrying", zap.Error(err), zap.Duration("retry_in", delay))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}

@@ -1,0 +1,331 @@
+// Package config loads and validates the environment configuration shared by
+// the enrichment binaries. Every variable has a documented default (see
+// docs/configuration.md); a bad value is an error that names the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Defaults, exported so that docs and tests can refer to them.
+const (
+	AMQPURLDefault           = "amqp://guest:guest@localhost:5672/"
+	DatabaseURLDefault       = "postgres://postgres@localhost:5432/musicdb?sslmode=disable"
+	RedisURLDefault          = "redis://localhost:6379/0"
+	MetricsAddrDefault       = ":9464"
+	ConcurrencyDefault       = 16
+	PrefetchDefault          = 32
+	RetryDelaysDefault       = "2s,4s,8s"
+	DrainTimeoutDefault      = 25 * time.Second
+	TaskTimeoutDefault       = 60 * time.Second
+	DeliveryLimitDefault     = 20
+	MusicBrainzUADefault     = "djmeta-enrichment/0.1 ( https://github.com/djmeta/enrichment )"
+	maxRetryDelay            = 24 * time.Hour
+	maxRetryTiers            = 20
+	maxConcurrency           = 1024
+	maxPrefetch              = 2000 // quorum queues cap the prefetch here
+	minDrainTimeout          = time.Second
+	maxTaskTimeout           = 29 * time.Minute // below the broker's 30 min consumer_timeout
+	LogLevelDefault          = "info"
+	LogFormatDefault         = "json"
+	SpotifyAPIURLDefault     = "https://api.spotify.com/v1"
+	SpotifyTokenURLDefault   = "https://accounts.spotify.com/api/token"
+	MusicBrainzAPIURLDef     = "https://musicbrainz.org/ws/2"
+	DiscogsAPIURLDefault     = "https://api.discogs.com"
+	SpotifyRateDefault       = 5.0
+	MusicBrainzRateDefault   = 1.0
+	DiscogsRateDefault       = 0.9
+	DBMaxConnsDefault        = 0 // 0: WORKER_CONCURRENCY + 2
+	ReconnectMaxDelayDefault = 30 * time.Second
+)
+
+// Common holds the settings every binary that talks to the stack reads.
+type Common struct {
+	// AMQPURL is the broker URL (AMQP_URL).
+	AMQPURL string `env:"AMQP_URL" envDefault:"amqp://guest:guest@localhost:5672/"`
+	// DatabaseURL is the Postgres URL (DATABASE_URL).
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@localhost:5432/musicdb?sslmode=disable"`
+	// RedisURL is the cache URL (REDIS_URL). The worker keeps working without it.
+	RedisURL string `env:"REDIS_URL" envDefault:"redis://localhost:6379/0"`
+	// RetryDelays is one retry tier per entry (RETRY_DELAYS).
+	RetryDelays RetryDelays `env:"RETRY_DELAYS" envDefault:"2s,4s,8s"`
+	// DeliveryLimit is the quorum queues' x-delivery-limit (QUEUE_DELIVERY_LIMIT),
+	// the broker's backstop against poison messages.
+	DeliveryLimit int `env:"QUEUE_DELIVERY_LIMIT" envDefault:"20"`
+	// LogLevel is debug, info, warn or error (LOG_LEVEL).
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// LogFormat is json or console (LOG_FORMAT).
+	LogFormat string `env:"LOG_FORMAT" envDefault:"json"`
+}
+
+// Providers holds the provider API settings.
+type Providers struct {
+	SpotifyClientID     string  `env:"SPOTIFY_CLIENT_ID"`
+	SpotifyClientSecret string  `env:"SPOTIFY_CLIENT_SECRET"`
+	SpotifyAPIURL       string  `env:"SPOTIFY_API_URL" envDefault:"https://api.spotify.com/v1"`
+	SpotifyTokenURL     string  `env:"SPOTIFY_TOKEN_URL" envDefault:"https://accounts.spotify.com/api/token"`
+	MusicBrainzAPIURL   string  `env:"MUSICBRAINZ_API_URL" envDefault:"https://musicbrainz.org/ws/2"`
+	MusicBrainzUA       string  `env:"MUSICBRAINZ_USER_AGENT" envDefault:"djmeta-enrichment/0.1 ( https://github.com/djmeta/enrichment )"`
+	DiscogsAPIURL       string  `env:"DISCOGS_API_URL" envDefault:"https://api.discogs.com"`
+	DiscogsToken        string  `env:"DISCOGS_TOKEN"`
+	SpotifyRate         float64 `env:"SPOTIFY_RATE" envDefault:"5"`
+	MusicBrainzRate     float64 `env:"MUSICBRAINZ_RATE" envDefault:"1"`
+	DiscogsRate         float64 `env:"DISCOGS_RATE" envDefault:"0.9"`
+}
+
+// Worker is the enrichment-worker configuration.
+type Worker struct {
+	Common
+	Providers
+	// MetricsAddr is host:port or :port for /metrics, /healthz, /readyz (METRICS_ADDR).
+	MetricsAddr string `env:"METRICS_ADDR" envDefault:":9464"`
+	// Concurrency is the number of tasks a worker runs at once (WORKER_CONCURRENCY).
+	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"16"`
+	// Prefetch is the per-consumer QoS window (PREFETCH_COUNT); at least Concurrency.
+	Prefetch int `env:"PREFETCH_COUNT" envDefault:"32"`
+	// DrainTimeout bounds how long a stopping worker waits for in-flight tasks
+	// (WORKER_DRAIN_TIMEOUT). Orchestrators must wait longer before SIGKILL.
+	DrainTimeout time.Duration `env:"WORKER_DRAIN_TIMEOUT" envDefault:"25s"`
+	// TaskTimeout bounds one task's processing (TASK_TIMEOUT).
+	TaskTimeout time.Duration `env:"TASK_TIMEOUT" envDefault:"60s"`
+	// DBMaxConns sizes the Postgres pool (DB_MAX_CONNS); 0 means Concurrency+2.
+	DBMaxConns int `env:"DB_MAX_CONNS" envDefault:"0"`
+	// ReconnectMaxDelay caps the broker reconnect backoff (AMQP_RECONNECT_MAX_DELAY).
+	ReconnectMaxDelay time.Duration `env:"AMQP_RECONNECT_MAX_DELAY" envDefault:"30s"`
+}
+
+// Load parses the environment (environ maps names to values; nil means the
+// process environment) into a Worker config and validates it.
+func LoadWorker(environ map[string]string) (Worker, error) {
+	var c Worker
+	if err := parse(&c, environ); err != nil {
+		return Worker{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Worker{}, err
+	}
+	return c, nil
+}
+
+// LoadCommon parses and validates only the Common settings.
+func LoadCommon(environ map[string]string) (Common, error) {
+	var c Common
+	if err := parse(&c, environ); err != nil {
+		return Common{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Common{}, err
+	}
+	return c, nil
+}
+
+func parse(v any, environ map[string]string) error {
+	opts := env.Options{}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	err := env.ParseWithOptions(v, opts)
+	if err == nil {
+		return nil
+	}
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("config: %w", err)
+	}
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			name := envName(reflect.TypeOf(v).Elem(), pe.Name)
+			msgs = append(msgs, fmt.Sprintf("%s: invalid value: %v", name, unwrapParse(pe.Err)))
+			continue
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+}
+
+func unwrapParse(err error) error {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return fmt.Errorf("%q is not a valid number", ne.Num)
+	}
+	return err
+}
+
+// envName finds the env tag of the struct field called field, searching
+// embedded structs.
+func envName(t reflect.Type, field string) string {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if n := envName(f.Type, field); n != field {
+				return n
+			}
+			continue
+		}
+		if f.Name == field {
+			if tag := f.Tag.Get("env"); tag != "" {
+				return tag
+			}
+		}
+	}
+	return field
+}
+
+// Validate checks the Common settings.
+func (c Common) Validate() error {
+	var errs []error
+	if err := checkURL(c.AMQPURL, "amqp", "amqps"); err != nil {
+		errs = append(errs, fmt.Errorf("AMQP_URL: %w", err))
+	}
+	if err := checkURL(c.DatabaseURL, "postgres", "postgresql"); err != nil {
+		errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
+	}
+	if err := checkURL(c.RedisURL, "redis", "rediss"); err != nil {
+		errs = append(errs, fmt.Errorf("REDIS_URL: %w", err))
+	}
+	if len(c.RetryDelays) == 0 {
+		errs = append(errs, errors.New("RETRY_DELAYS: at least one delay is required"))
+	}
+	if c.DeliveryLimit < 1 {
+		errs = append(errs, fmt.Errorf("QUEUE_DELIVERY_LIMIT: must be at least 1, got %d", c.DeliveryLimit))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: must be json or console, got %q", c.LogFormat))
+	}
+	return joinErrs(errs)
+}
+
+var userAgentRE = regexp.MustCompile(`^[^\s/]+/[^\s/]+ \( [^()]+ \)$`)
+
+// Validate checks the provider settings.
+func (p Providers) Validate() error {
+	var errs []error
+	for _, u := range []struct{ name, v string }{
+		{"SPOTIFY_API_URL", p.SpotifyAPIURL},
+		{"SPOTIFY_TOKEN_URL", p.SpotifyTokenURL},
+		{"MUSICBRAINZ_API_URL", p.MusicBrainzAPIURL},
+		{"DISCOGS_API_URL", p.DiscogsAPIURL},
+	} {
+		if err := checkURL(u.v, "http", "https"); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
+		}
+	}
+	if !userAgentRE.MatchString(p.MusicBrainzUA) {
+		errs = append(errs, fmt.Errorf("MUSICBRAINZ_USER_AGENT: must have the form %q, got %q",
+			"app/version ( contact )", p.MusicBrainzUA))
+	}
+	if (p.SpotifyClientID == "") != (p.SpotifyClientSecret == "") {
+		errs = append(errs, errors.New("SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET: set both or neither"))
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"SPOTIFY_RATE", p.SpotifyRate}, {"MUSICBRAINZ_RATE", p.MusicBrainzRate}, {"DISCOGS_RATE", p.DiscogsRate}} {
+		if !(r.v > 0) || r.v > 10000 {
+			errs = append(errs, fmt.Errorf("%s: must be a number of requests per second in (0, 10000], got %v", r.name, r.v))
+		}
+	}
+	return joinErrs(errs)
+}
+
+// Validate checks the worker settings.
+func (c Worker) Validate() error {
+	var errs []error
+	if err := c.Common.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Providers.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkListenAddr(c.MetricsAddr); err != nil {
+		errs = append(errs, fmt.Errorf("METRICS_ADDR: %w", err))
+	}
+	if c.Concurrency < 1 || c.Concurrency > maxConcurrency {
+		errs = append(errs, fmt.Errorf("WORKER_CONCURRENCY: must be in [1, %d], got %d", maxConcurrency, c.Concurrency))
+	}
+	if c.Prefetch < 1 || c.Prefetch > maxPrefetch {
+		errs = append(errs, fmt.Errorf("PREFETCH_COUNT: must be in [1, %d], got %d", maxPrefetch, c.Prefetch))
+	} else if c.Prefetch < c.Concurrency {
+		errs = append(errs, fmt.Errorf("PREFETCH_COUNT: must be at least WORKER_CONCURRENCY (%d), got %d", c.Concurrency, c.Prefetch))
+	}
+	if c.DrainTimeout < minDrainTimeout {
+		errs = append(errs, fmt.Errorf("WORKER_DRAIN_TIMEOUT: must be at least %s, got %s", minDrainTimeout, c.DrainTimeout))
+	}
+	if c.TaskTimeout <= 0 || c.TaskTimeout > maxTaskTimeout {
+		errs = append(errs, fmt.Errorf("TASK_TIMEOUT: must be in (0, %s], got %s", maxTaskTimeout, c.TaskTimeout))
+	}
+	if c.DBMaxConns < 0 {
+		errs = append(errs, fmt.Errorf("DB_MAX_CONNS: must not be negative, got %d", c.DBMaxConns))
+	}
+	if c.ReconnectMaxDelay < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("AMQP_RECONNECT_MAX_DELAY: must be at least 100ms, got %s", c.ReconnectMaxDelay))
+	}
+	return joinErrs(errs)
+}
+
+// PoolSize is the Postgres pool size the worker should use.
+func (c Worker) PoolSize() int {
+	if c.DBMaxConns > 0 {
+		return c.DBMaxConns
+	}
+	return c.Concurrency + 2
+}
+
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("config: %w", errors.Join(errs...))
+}
+
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			if u.Host == "" {
+				return fmt.Errorf("%q has no host", redact(u))
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("scheme must be one of %s, got %q", strings.Join(schemes, ", "), u.Scheme)
+}
+
+func redact(u *url.URL) string {
+	return u.Redacted()
+}
+
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port or :port, got %q", addr)
+	}
+	_ = host
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be a number in [0, 65535], got %q", port)
+	}
+	return nil
+}

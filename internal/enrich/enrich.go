@@ -1,0 +1,123 @@
+// Package enrich defines the enrichment pipeline: what a task's enrichment
+// produces (Result), the Pipeline interface the worker calls, and the error
+// vocabulary that tells the worker how to treat a failure.
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/djmeta/enrichment/internal/task"
+)
+
+// Status is how an enrichment ended (enrichment_status.status).
+type Status string
+
+// Statuses of the contract.
+const (
+	StatusCompleted Status = "completed"
+	StatusPartial   Status = "partial"
+	StatusNotFound  Status = "not_found"
+	StatusFailed    Status = "failed"
+)
+
+// Provider names, as stored in enrichment_status.sources.
+const (
+	ProviderSpotify     = "spotify"
+	ProviderMusicBrainz = "musicbrainz"
+	ProviderDiscogs     = "discogs"
+)
+
+// Result is the enriched metadata of one track. Zero values mean "not
+// known"; the store never overwrites a known value with an unknown one.
+type Result struct {
+	Status     Status
+	Sources    []string // providers that matched
+	Confidence float64  // overall match confidence, 0..1
+
+	SpotifyID        string
+	ISRC             string
+	MusicBrainzID    string
+	DiscogsReleaseID int64
+	DurationMS       int
+	ReleaseDate      time.Time // zero when unknown
+	Label            string
+	Genres           []string
+	BPM              float64 // 0 when unknown
+	MusicalKey       string
+	CamelotKey       string
+	// Metadata holds per-provider details and provenance (tracks.metadata).
+	Metadata map[string]any
+	// SourceAPI is the provider that gave the primary match.
+	SourceAPI string
+}
+
+// Pipeline enriches one task. Implementations must be safe for concurrent
+// use. A returned error is classified with IsPermanent and RetryAfterOf.
+type Pipeline interface {
+	Enrich(ctx context.Context, t task.Task) (Result, error)
+}
+
+// NoProviders is the pipeline with every provider disabled: every task ends
+// not_found, with the reason in the metadata.
+type NoProviders struct{}
+
+// Enrich implements Pipeline.
+func (NoProviders) Enrich(_ context.Context, _ task.Task) (Result, error) {
+	return Result{
+		Status:   StatusNotFound,
+		Metadata: map[string]any{"reason": "no provider enabled"},
+	}, nil
+}
+
+// permanentError marks an error that no retry can fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return "permanent: " + e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as permanent: the task goes to the DLQ at once with
+// reason permanent_error.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var pe *permanentError
+	return errors.As(err, &pe)
+}
+
+// retryAfterError marks a throttling answer (429/503 with Retry-After).
+type retryAfterError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *retryAfterError) Error() string {
+	return fmt.Sprintf("retry after %s: %v", e.after, e.err)
+}
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter marks err as throttling: the task is retried after at least d
+// without spending an attempt.
+func RetryAfter(d time.Duration, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{after: d, err: err}
+}
+
+// RetryAfterOf returns the delay of a RetryAfter error.
+func RetryAfterOf(err error) (time.Duration, bool) {
+	var re *retryAfterError
+	if errors.As(err, &re) {
+		return re.after, true
+	}
+	return 0, false
+}

@@ -1,0 +1,245 @@
+// Package store writes enrichment results to Postgres (pgxpool) and runs the
+// embedded schema migrations.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/djmeta/enrichment/internal/enrich"
+	"github.com/djmeta/enrichment/internal/task"
+)
+
+// Store writes tracks and their enrichment status.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects a pool of at most maxConns connections (0: pgx default).
+func Open(ctx context.Context, url string, maxConns int) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(maxConns)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "enrichment"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres pool: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// New wraps an existing pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool returns the underlying pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that Postgres answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// upsertTrack inserts the track or updates it; a known value is never
+// replaced by an unknown one, and an update that changes nothing writes
+// nothing (so a duplicate delivery leaves the row exactly as it was).
+const upsertTrack = `
+INSERT INTO tracks AS t (id, artist, title, spotify_id, isrc, musicbrainz_id, discogs_release_id,
+    duration_ms, release_date, label, genres, bpm, musical_key, camelot_key, metadata, enrichment_source_api)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, COALESCE($15, '{}'::jsonb), $16)
+ON CONFLICT (id) DO UPDATE SET
+    artist                = EXCLUDED.artist,
+    title                 = EXCLUDED.title,
+    spotify_id            = COALESCE(EXCLUDED.spotify_id, t.spotify_id),
+    isrc                  = COALESCE(EXCLUDED.isrc, t.isrc),
+    musicbrainz_id        = COALESCE(EXCLUDED.musicbrainz_id, t.musicbrainz_id),
+    discogs_release_id    = COALESCE(EXCLUDED.discogs_release_id, t.discogs_release_id),
+    duration_ms           = COALESCE(EXCLUDED.duration_ms, t.duration_ms),
+    release_date          = COALESCE(EXCLUDED.release_date, t.release_date),
+    label                 = COALESCE(EXCLUDED.label, t.label),
+    genres                = COALESCE(EXCLUDED.genres, t.genres),
+    bpm                   = COALESCE(EXCLUDED.bpm, t.bpm),
+    musical_key           = COALESCE(EXCLUDED.musical_key, t.musical_key),
+    camelot_key           = COALESCE(EXCLUDED.camelot_key, t.camelot_key),
+    metadata              = CASE WHEN $15::jsonb IS NULL THEN t.metadata ELSE EXCLUDED.metadata END,
+    enrichment_source_api = COALESCE(EXCLUDED.enrichment_source_api, t.enrichment_source_api)
+WHERE (t.artist, t.title, t.spotify_id, t.isrc, t.musicbrainz_id, t.discogs_release_id, t.duration_ms,
+       t.release_date, t.label, t.genres, t.bpm, t.musical_key, t.camelot_key, t.metadata, t.enrichment_source_api)
+  IS DISTINCT FROM
+      (EXCLUDED.artist, EXCLUDED.title,
+       COALESCE(EXCLUDED.spotify_id, t.spotify_id), COALESCE(EXCLUDED.isrc, t.isrc),
+       COALESCE(EXCLUDED.musicbrainz_id, t.musicbrainz_id), COALESCE(EXCLUDED.discogs_release_id, t.discogs_release_id),
+       COALESCE(EXCLUDED.duration_ms, t.duration_ms), COALESCE(EXCLUDED.release_date, t.release_date),
+       COALESCE(EXCLUDED.label, t.label), COALESCE(EXCLUDED.genres, t.genres), COALESCE(EXCLUDED.bpm, t.bpm),
+       COALESCE(EXCLUDED.musical_key, t.musical_key), COALESCE(EXCLUDED.camelot_key, t.camelot_key),
+       CASE WHEN $15::jsonb IS NULL THEN t.metadata ELSE EXCLUDED.metadata END,
+       COALESCE(EXCLUDED.enrichment_source_api, t.enrichment_source_api))`
+
+// upsertStatus records how the enrichment ended; an identical row is not
+// rewritten.
+const upsertStatus = `
+INSERT INTO enrichment_status AS s (track_id, status, sources, confidence, attempts, last_error, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, now())
+ON CONFLICT (track_id) DO UPDATE SET
+    status     = EXCLUDED.status,
+    sources    = EXCLUDED.sources,
+    confidence = EXCLUDED.confidence,
+    attempts   = EXCLUDED.attempts,
+    last_error = EXCLUDED.last_error,
+    updated_at = now()
+WHERE (s.status, s.sources, s.confidence, s.attempts, s.last_error)
+  IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.sources, EXCLUDED.confidence, EXCLUDED.attempts, EXCLUDED.last_error)`
+
+// Save writes the track and its status in one transaction. attempts is the
+// number of the delivery attempt that produced r (1 for the first).
+func (s *Store) Save(ctx context.Context, t task.Task, r enrich.Result, attempts int) error {
+	return s.SaveBatch(ctx, []Write{{Task: t, Result: r, Attempts: attempts}})
+}
+
+// Write is one task's result for SaveBatch.
+type Write struct {
+	Task     task.Task
+	Result   enrich.Result
+	Attempts int
+	// LastError is stored in enrichment_status.last_error (failed tasks).
+	LastError string
+}
+
+// SaveBatch writes every task's track and status row in one transaction:
+// either all are committed or none.
+func (s *Store) SaveBatch(ctx context.Context, ws []Write) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, w := range ws {
+		if err := queue(b, w); err != nil {
+			return err
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("save %d results: %w", len(ws), err)
+	}
+	return nil
+}
+
+func queue(b *pgx.Batch, w Write) error {
+	r := w.Result
+	switch r.Status {
+	case enrich.StatusCompleted, enrich.StatusPartial, enrich.StatusNotFound, enrich.StatusFailed:
+	default:
+		return fmt.Errorf("save %s: unknown status %q", w.Task.TrackID, r.Status)
+	}
+	if r.Confidence < 0 || r.Confidence > 1 {
+		return fmt.Errorf("save %s: confidence %v outside [0, 1]", w.Task.TrackID, r.Confidence)
+	}
+	var meta []byte
+	if len(r.Metadata) > 0 {
+		var err error
+		if meta, err = json.Marshal(r.Metadata); err != nil {
+			return fmt.Errorf("save %s: encode metadata: %w", w.Task.TrackID, err)
+		}
+	}
+	var releaseDate pgtype.Date
+	if !r.ReleaseDate.IsZero() {
+		releaseDate = pgtype.Date{Time: r.ReleaseDate.UTC().Truncate(24 * time.Hour), Valid: true}
+	}
+	var genres []string
+	if len(r.Genres) > 0 {
+		genres = r.Genres
+	}
+	sources := r.Sources
+	if sources == nil {
+		sources = []string{}
+	}
+	b.Queue(upsertTrack, w.Task.TrackID, w.Task.Artist, w.Task.Title,
+		nullStr(r.SpotifyID), nullStr(r.ISRC), nullStr(r.MusicBrainzID), nullInt64(r.DiscogsReleaseID),
+		nullInt(r.DurationMS), releaseDate, nullStr(r.Label), genres, nullFloat(r.BPM),
+		nullStr(r.MusicalKey), nullStr(r.CamelotKey), meta, nullStr(r.SourceAPI))
+	b.Queue(upsertStatus, w.Task.TrackID, string(r.Status), sources, r.Confidence, w.Attempts, nullStr(w.LastError))
+	return nil
+}
+
+func nullStr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nullInt(v int) *int {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func nullInt64(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func nullFloat(v float64) *float64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+// ErrNotFound is returned when a track does not exist.
+var ErrNotFound = errors.New("not found")
+
+// StatusRow is one enrichment_status row.
+type StatusRow struct {
+	TrackID    string
+	Status     string
+	Sources    []string
+	Confidence float64
+	Attempts   int
+	LastError  string
+	UpdatedAt  time.Time
+}
+
+// Status reads one track's status row.
+func (s *Store) Status(ctx context.Context, trackID string) (StatusRow, error) {
+	var r StatusRow
+	var lastErr *string
+	var conf pgtype.Numeric
+	err := s.pool.QueryRow(ctx, `SELECT track_id, status, sources, confidence, attempts, last_error, updated_at
+		FROM enrichment_status WHERE track_id = $1`, trackID).
+		Scan(&r.TrackID, &r.Status, &r.Sources, &conf, &r.Attempts, &lastErr, &r.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return StatusRow{}, ErrNotFound
+	}
+	if err != nil {
+		return StatusRow{}, fmt.Errorf("read status of %s: %w", trackID, err)
+	}
+	if f, err := conf.Float64Value(); err == nil && f.Valid {
+		r.Confidence = f.Float64
+	}
+	if lastErr != nil {
+		r.LastError = *lastErr
+	}
+	return r, nil
+}

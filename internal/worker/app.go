@@ -1,0 +1,160 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/djmeta/enrichment/internal/broker"
+	"github.com/djmeta/enrichment/internal/config"
+	"github.com/djmeta/enrichment/internal/enrich"
+	"github.com/djmeta/enrichment/internal/metrics"
+	"github.com/djmeta/enrichment/internal/store"
+)
+
+// Version is the build version, set by the linker.
+var Version = "dev"
+
+// redisCheckInterval is how often the cache's health is checked.
+const redisCheckInterval = 5 * time.Second
+
+// AppOptions are test hooks for Run.
+type AppOptions struct {
+	// Pipeline replaces the default pipeline (tests).
+	Pipeline enrich.Pipeline
+	// Started, if set, is called with the metrics address once serving.
+	Started func(metricsAddr string)
+}
+
+// Run wires and runs a worker until ctx is cancelled; it returns nil after a
+// clean drain.
+func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOptions) error {
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.PoolSize())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer func() { _ = rdb.Close() }()
+
+	m := metrics.NewWorker(Version)
+	topo := broker.NewTopology(cfg.RetryDelays, cfg.DeliveryLimit)
+
+	pipeline := opts.Pipeline
+	if pipeline == nil {
+		pipeline = enrich.NoProviders{}
+		log.Warn("no provider is enabled: every task ends not_found")
+	}
+	w, err := New(Config{Topology: topo, TaskTimeout: cfg.TaskTimeout}, pipeline, st, m, log)
+	if err != nil {
+		return err
+	}
+	cons, err := broker.NewConsumer(broker.ConsumerConfig{
+		URL:            cfg.AMQPURL,
+		Name:           "enrichment-worker",
+		Queue:          broker.WorkQueue,
+		RequiredQueues: topo.Queues(),
+		Prefetch:       cfg.Prefetch,
+		Concurrency:    cfg.Concurrency,
+		DrainTimeout:   cfg.DrainTimeout,
+		ReconnectMax:   cfg.ReconnectMaxDelay,
+		Logger:         log,
+		OnState: func(on bool) {
+			if on {
+				m.AMQPConnected.Set(1)
+			} else {
+				m.AMQPConnected.Set(0)
+			}
+		},
+		OnReconnect: m.AMQPReconnects.Inc,
+	})
+	if err != nil {
+		return err
+	}
+
+	srv, err := metrics.NewServer(cfg.MetricsAddr, m.Registry, m.Ready,
+		metrics.Check{Name: "broker", Func: func(context.Context) error {
+			if !cons.Consuming() {
+				return errors.New("not consuming")
+			}
+			return nil
+		}},
+		metrics.Check{Name: "postgres", Func: st.Ping},
+		metrics.Check{Name: "redis", Degraded: true, Func: func(ctx context.Context) error {
+			return rdb.Ping(ctx).Err()
+		}},
+	)
+	if err != nil {
+		return err
+	}
+	log.Info("worker starting", zap.String("version", Version), zap.String("metrics_addr", srv.Addr()),
+		zap.Int("concurrency", cfg.Concurrency), zap.Int("prefetch", cfg.Prefetch),
+		zap.String("retry_delays", cfg.RetryDelays.String()), zap.Duration("drain_timeout", cfg.DrainTimeout))
+
+	// The HTTP server and the cache watcher outlive the consumer's drain so
+	// that /metrics stays scrapeable until the worker exits.
+	auxCtx, stopAux := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAux()
+	var aux errgroup.Group
+	aux.Go(func() error { return srv.Run(auxCtx) })
+	aux.Go(func() error { watchRedis(auxCtx, rdb, m, log); return nil })
+	if opts.Started != nil {
+		opts.Started(srv.Addr())
+	}
+
+	runErr := cons.Run(ctx, w.Handle)
+	stopAux()
+	auxErr := aux.Wait()
+	if runErr != nil {
+		return runErr
+	}
+	if auxErr != nil {
+		return auxErr
+	}
+	log.Info("worker stopped cleanly")
+	return nil
+}
+
+// watchRedis keeps enrichment_redis_up current and logs one warning per
+// outage.
+func watchRedis(ctx context.Context, rdb *redis.Client, m *metrics.Worker, log *zap.Logger) {
+	up := true
+	check := func() {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := rdb.Ping(cctx).Err()
+		cancel()
+		switch {
+		case err != nil && up && ctx.Err() == nil:
+			log.Warn("redis unavailable: caching disabled until it returns (degraded, still ready)", zap.Error(err))
+			up = false
+			m.RedisUp.Set(0)
+		case err == nil && !up:
+			log.Info("redis is back: caching resumed")
+			up = true
+			m.RedisUp.Set(1)
+		case err == nil:
+			m.RedisUp.Set(1)
+		}
+	}
+	check()
+	t := time.NewTicker(redisCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			check()
+		}
+	}
+}

@@ -22,7 +22,7 @@ var ErrUsage = errors.New("usage error")
 const usage = `enrichctl: operate the enrichment service
 
 Usage:
-  enrichctl migrate up|down|status [--all | --to N]
+  enrichctl migrate up [--create-db] | down [--all | --to N] | status
   enrichctl publish --file tracks.jsonl|tracks.csv [--window N] [--priority N] [--quiet]
   enrichctl publish --track-id ID --artist A --title T [--priority N] [--duration-ms N] [--isrc X] ...
   enrichctl summary --expect N --metrics URL[,URL...] [--file tracks.jsonl] [--timeout 5m]
@@ -89,9 +89,19 @@ func migrate(ctx context.Context, cfg config.Common, args []string, e Env) error
 	fs := newFlags("migrate "+verb, e)
 	all := fs.Bool("all", false, "down: roll back every migration")
 	to := fs.String("to", "", "down: roll back to this version")
+	createDB := fs.Bool("create-db", false, "up: create the database first if it does not exist")
 	dbURL := fs.String("database-url", cfg.DatabaseURL, "Postgres URL (DATABASE_URL)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
+	}
+	if *createDB && verb == "up" {
+		created, err := store.EnsureDatabase(ctx, *dbURL)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintln(e.Stdout, "created the database")
+		}
 	}
 	m, err := store.NewMigrator(*dbURL)
 	if err != nil {

@@ -25,7 +25,7 @@ var finalOutcomes = []string{"completed", "partial", "not_found", "failed", "inv
 
 func summary(ctx context.Context, cfg config.Common, args []string, e Env) error {
 	fs := newFlags("summary", e)
-	expect := fs.Int("expect", 0, "wait until the workers have settled this many tasks")
+	expect := fs.Int("expect", 0, "wait until the workers have settled this many tasks (default: the valid tasks in --file)")
 	metricsURLs := fs.String("metrics", "", "comma-separated worker /metrics URLs")
 	file := fs.String("file", "", "report only the track_ids of this JSONL/CSV file")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up waiting after this long")
@@ -34,6 +34,17 @@ func summary(ctx context.Context, cfg config.Common, args []string, e Env) error
 		return err
 	}
 	urls := splitList(*metricsURLs)
+	var ids []string
+	if *file != "" {
+		var n int
+		var err error
+		if ids, n, err = trackIDs(*file, e); err != nil {
+			return err
+		}
+		if *expect == 0 {
+			*expect = n
+		}
+	}
 	if *expect > 0 && len(urls) == 0 {
 		return fmt.Errorf("%w: --expect needs --metrics", ErrUsage)
 	}
@@ -60,13 +71,6 @@ func summary(ctx context.Context, cfg config.Common, args []string, e Env) error
 	}
 	elapsed := time.Since(start)
 
-	var ids []string
-	if *file != "" {
-		var err error
-		if ids, err = trackIDs(*file, e); err != nil {
-			return err
-		}
-	}
 	pool, err := pgxpool.New(ctx, *dbURL)
 	if err != nil {
 		return fmt.Errorf("connect to postgres: %w", err)
@@ -181,15 +185,17 @@ func scrape(ctx context.Context, url string) (map[string]*dto.MetricFamily, erro
 	return fams, nil
 }
 
-// trackIDs reads the valid track_ids of a JSONL or CSV file.
-func trackIDs(path string, e Env) ([]string, error) {
+// trackIDs reads the distinct valid track_ids of a JSONL or CSV file and
+// counts its valid tasks.
+func trackIDs(path string, e Env) ([]string, int, error) {
 	src, err := openSource(path, e)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer src.close()
 	seen := map[string]bool{}
 	var ids []string
+	valid := 0
 	for {
 		body, _, err := src.next()
 		if errors.Is(err, io.EOF) {
@@ -199,14 +205,18 @@ func trackIDs(path string, e Env) ([]string, error) {
 			continue
 		}
 		t, err := task.Parse(body, "", 0)
-		if err != nil || seen[t.TrackID] {
+		if err != nil {
+			continue
+		}
+		valid++
+		if seen[t.TrackID] {
 			continue
 		}
 		seen[t.TrackID] = true
 		ids = append(ids, t.TrackID)
 	}
 	sort.Strings(ids)
-	return ids, nil
+	return ids, valid, nil
 }
 
 func statusCounts(ctx context.Context, pool *pgxpool.Pool, ids []string) (map[string]int, map[string]int, int, error) {

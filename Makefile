@@ -1,0 +1,60 @@
+# The two commands users need:
+#   make run    builds, migrates, declares the topology, runs 3 workers on the
+#               sample DJ sets and prints a summary
+#   make test   runs every test against the real PostgreSQL, RabbitMQ and Redis
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/djmeta/enrichment/internal/worker.Version=$(VERSION)
+CMDS := $(notdir $(wildcard cmd/*))
+WORKERS ?= 3
+SAMPLE ?= testdata/sample/tracks.jsonl
+N ?= 5
+COMPOSE := docker compose -f docker-compose.yml -f docker-compose.workers.yml
+
+.PHONY: all build run test test-short lint fmt vet staticcheck services bench up scale down clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+## run: the main job, natively on this machine's services (see README)
+run: build
+	WORKERS=$(WORKERS) SAMPLE=$(SAMPLE) BIN=$(BIN) scripts/run.sh
+
+## test: every test, with the race detector, against the real services
+test: vet
+	$(GO) test -race -count=1 -timeout 9m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+vet:
+	@test -z "$$(gofmt -l cmd internal migrations monitoring 2>/dev/null)" || { gofmt -l cmd internal migrations monitoring; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1 ./...
+
+lint: vet staticcheck
+
+fmt:
+	gofmt -w cmd internal migrations
+
+## bench: benchmarks (not part of make test)
+bench:
+	@echo "benchmarks arrive with issue 10 (docs/benchmarks.md)"; exit 1
+
+## compose stack (needs a Docker engine)
+up:
+	$(COMPOSE) up -d --build
+scale:
+	$(COMPOSE) up -d --scale enrichment-worker=$(N)
+down:
+	$(COMPOSE) down
+
+clean:
+	rm -rf $(BIN) .run

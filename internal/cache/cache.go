@@ -1,0 +1,259 @@
+// Package cache is the Redis cache-aside layer in front of every provider
+// call. Keys are versioned and derived from a hash of the normalised
+// request; answers are cached per request, not per track, so the same
+// artist and title under another track_id reuses them. Errors and
+// rate-limit answers are never cached. Without Redis every call goes to the
+// provider, one warning is logged per outage, and caching resumes by itself.
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/djmeta/enrichment/internal/metrics"
+	"github.com/djmeta/enrichment/internal/provider"
+)
+
+// KeyVersion is part of every key; bump it when the cached shape changes.
+const KeyVersion = "v1"
+
+// Call kinds, each with its own TTL.
+const (
+	KindLookup = "lookup" // by provider id
+	KindISRC   = "isrc"   // by ISRC
+	KindSearch = "search" // free search
+)
+
+// TTLs are the cache lifetimes.
+type TTLs struct {
+	// Lookup is for answers to lookups by id (default 90 days).
+	Lookup time.Duration
+	// ISRC is for answers to lookups by ISRC (default 90 days).
+	ISRC time.Duration
+	// Search is for search answers (default 14 days).
+	Search time.Duration
+	// Negative is for "no result" answers (default 1 day).
+	Negative time.Duration
+}
+
+// DefaultTTLs are the documented defaults.
+func DefaultTTLs() TTLs {
+	return TTLs{Lookup: 90 * 24 * time.Hour, ISRC: 90 * 24 * time.Hour, Search: 14 * 24 * time.Hour, Negative: 24 * time.Hour}
+}
+
+func (t TTLs) forKind(kind string) time.Duration {
+	switch kind {
+	case KindLookup:
+		return t.Lookup
+	case KindISRC:
+		return t.ISRC
+	}
+	return t.Search
+}
+
+// Config configures a Cache.
+type Config struct {
+	// Prefix is put before every key (tests isolate themselves with it).
+	Prefix string
+	TTLs   TTLs
+	// RetryDownAfter is how long the cache is skipped after a Redis error
+	// before it is tried again (default 1s), so an outage costs one timeout
+	// per interval, not one per call.
+	RetryDownAfter time.Duration
+	Metrics        *metrics.Providers
+	// OnState, if set, is called with false when Redis is lost and true
+	// when it returns.
+	OnState func(up bool)
+	Logger  *zap.Logger
+}
+
+// Cache wraps provider calls with cache-aside and in-process coalescing.
+type Cache struct {
+	rdb   redis.UniversalClient // nil: caching off
+	cfg   Config
+	group singleflight.Group
+
+	mu        sync.Mutex
+	down      bool
+	downUntil time.Time
+	now       func() time.Time
+	outages   atomic.Int64
+}
+
+// New returns a Cache on rdb (nil disables caching).
+func New(rdb redis.UniversalClient, cfg Config) *Cache {
+	if cfg.TTLs == (TTLs{}) {
+		cfg.TTLs = DefaultTTLs()
+	}
+	if cfg.RetryDownAfter <= 0 {
+		cfg.RetryDownAfter = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Cache{rdb: rdb, cfg: cfg, now: time.Now}
+}
+
+// Outages counts the Redis outages seen.
+func (c *Cache) Outages() int64 { return c.outages.Load() }
+
+// Key returns the cache key of a request: provider, kind and a hash of the
+// normalised request parts.
+func (c *Cache) Key(prov, kind string, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(normalize(p)))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("%senrich:%s:%s:%s:%s", c.cfg.Prefix, KeyVersion, prov, kind, hex.EncodeToString(h.Sum(nil))[:32])
+}
+
+// normalize makes equivalent requests share a key: case, surrounding and
+// repeated white space.
+func normalize(s string) string {
+	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+}
+
+// entry is what is stored: the recordings, or a "not found" marker.
+type entry struct {
+	NotFound   bool                 `json:"nf,omitempty"`
+	Recordings []provider.Recording `json:"r,omitempty"`
+	StoredAt   int64                `json:"t"`
+}
+
+// Result says where an answer came from.
+type Result struct {
+	Hit bool // served from the cache
+}
+
+// Fetch returns the answer to one provider request: from the cache unless
+// force is set, else from fetch (once per key across concurrent callers in
+// this process), caching answers and not-found results but never errors.
+// A not-found answer is returned as the provider's not-found error.
+func (c *Cache) Fetch(ctx context.Context, prov, kind, key string, force bool,
+	fetch func(ctx context.Context) ([]provider.Recording, error)) ([]provider.Recording, Result, error) {
+	if !force {
+		if e, ok := c.get(ctx, prov, key); ok {
+			if e.NotFound {
+				return nil, Result{Hit: true}, &provider.Error{Provider: prov, Kind: provider.KindNotFound, Err: errors.New("cached")}
+			}
+			return e.Recordings, Result{Hit: true}, nil
+		}
+	}
+	type answer struct {
+		recs []provider.Recording
+	}
+	v, err, _ := c.group.Do(key, func() (any, error) {
+		recs, err := fetch(context.WithoutCancel(ctx))
+		switch {
+		case err == nil:
+			ttl := c.cfg.TTLs.forKind(kind)
+			if len(recs) == 0 {
+				ttl = c.cfg.TTLs.Negative
+			}
+			c.set(ctx, key, entry{Recordings: recs, StoredAt: c.now().Unix()}, ttl)
+			return answer{recs}, nil
+		case provider.IsNotFound(err):
+			c.set(ctx, key, entry{NotFound: true, StoredAt: c.now().Unix()}, c.cfg.TTLs.Negative)
+			return nil, err
+		default:
+			return nil, err
+		}
+	})
+	if err != nil {
+		return nil, Result{}, err
+	}
+	return v.(answer).recs, Result{}, nil
+}
+
+func (c *Cache) get(ctx context.Context, prov, key string) (entry, bool) {
+	if !c.usable() {
+		c.cfg.Metrics.CacheResult(prov, "error")
+		return entry{}, false
+	}
+	b, err := c.rdb.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		c.ok()
+		c.cfg.Metrics.CacheResult(prov, "miss")
+		return entry{}, false
+	}
+	if err != nil {
+		c.fail(err)
+		c.cfg.Metrics.CacheResult(prov, "error")
+		return entry{}, false
+	}
+	c.ok()
+	var e entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		// A corrupt or old-shape entry is a miss; the fresh answer replaces it.
+		c.cfg.Metrics.CacheResult(prov, "miss")
+		return entry{}, false
+	}
+	c.cfg.Metrics.CacheResult(prov, "hit")
+	return e, true
+}
+
+func (c *Cache) set(ctx context.Context, key string, e entry, ttl time.Duration) {
+	if !c.usable() {
+		return
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	if err := c.rdb.Set(context.WithoutCancel(ctx), key, b, ttl).Err(); err != nil {
+		c.fail(err)
+		return
+	}
+	c.ok()
+}
+
+// usable reports whether Redis should be tried now.
+func (c *Cache) usable() bool {
+	if c.rdb == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.down || !c.now().Before(c.downUntil)
+}
+
+func (c *Cache) fail(err error) {
+	c.mu.Lock()
+	wasDown := c.down
+	c.down = true
+	c.downUntil = c.now().Add(c.cfg.RetryDownAfter)
+	c.mu.Unlock()
+	if !wasDown {
+		c.outages.Add(1)
+		c.cfg.Logger.Warn("redis unavailable: provider calls go straight to the providers until it returns", zap.Error(err))
+		if c.cfg.OnState != nil {
+			c.cfg.OnState(false)
+		}
+	}
+}
+
+func (c *Cache) ok() {
+	c.mu.Lock()
+	wasDown := c.down
+	c.down = false
+	c.mu.Unlock()
+	if wasDown {
+		c.cfg.Logger.Info("redis is back: caching resumed")
+		if c.cfg.OnState != nil {
+			c.cfg.OnState(true)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Providers holds the provider-call metrics. Its methods are nil-safe, so
+// clients built without metrics (tests, tools) need no stand-in.
+type Providers struct {
+	Requests        *prometheus.CounterVec
+	RequestDuration *prometheus.HistogramVec
+	RateLimited     *prometheus.CounterVec
+	RateLimitWait   *prometheus.HistogramVec
+	Cache           *prometheus.CounterVec
+	Cost            *prometheus.CounterVec
+}
+
+// NewProviders creates the provider metrics and registers them on reg.
+func NewProviders(reg prometheus.Registerer) *Providers {
+	p := &Providers{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrichment_provider_requests_total",
+			Help: "HTTP requests sent to providers, by provider and code (HTTP status, timeout or error).",
+		}, []string{"provider", "code"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "enrichment_provider_request_duration_seconds",
+			Help:    "Duration of one provider HTTP request.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"provider"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrichment_provider_rate_limited_total",
+			Help: "Provider answers that throttled us (429, or 503 with Retry-After).",
+		}, []string{"provider"}),
+		RateLimitWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "enrichment_ratelimit_wait_seconds",
+			Help:    "Time a provider call waited for the rate limiter.",
+			Buckets: []float64{0, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"provider"}),
+		Cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrichment_cache_requests_total",
+			Help: "Cache lookups of provider answers, by provider and result (hit, miss, error).",
+		}, []string{"provider", "result"}),
+		Cost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrichment_api_cost_usd_total",
+			Help: "Estimated cost of provider calls in US dollars (calls times the configured cost per call).",
+		}, []string{"provider"}),
+	}
+	reg.MustRegister(p.Requests, p.RequestDuration, p.RateLimited, p.RateLimitWait, p.Cache, p.Cost)
+	return p
+}
+
+// Request records one HTTP request.
+func (p *Providers) Request(provider, code string, d time.Duration) {
+	if p == nil {
+		return
+	}
+	p.Requests.WithLabelValues(provider, code).Inc()
+	p.RequestDuration.WithLabelValues(provider).Observe(d.Seconds())
+}
+
+// Throttled records a 429 (or 503 with Retry-After).
+func (p *Providers) Throttled(provider string) {
+	if p == nil {
+		return
+	}
+	p.RateLimited.WithLabelValues(provider).Inc()
+}
+
+// Waited records time spent waiting for the rate limiter.
+func (p *Providers) Waited(provider string, d time.Duration) {
+	if p == nil {
+		return
+	}
+	p.RateLimitWait.WithLabelValues(provider).Observe(d.Seconds())
+}
+
+// CacheResult records a cache lookup: hit, miss or error.
+func (p *Providers) CacheResult(provider, result string) {
+	if p == nil {
+		return
+	}
+	p.Cache.WithLabelValues(provider, result).Inc()
+}
+
+// Spent adds the cost of one call.
+func (p *Providers) Spent(provider string, usd float64) {
+	if p == nil || usd <= 0 {
+		return
+	}
+	p.Cost.WithLabelValues(provider).Add(usd)
+}

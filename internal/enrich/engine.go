@@ -1,0 +1,421 @@
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/djmeta/enrichment/internal/cache"
+	"github.com/djmeta/enrichment/internal/match"
+	"github.com/djmeta/enrichment/internal/provider"
+	"github.com/djmeta/enrichment/internal/task"
+)
+
+// Source is one enabled provider.
+type Source struct {
+	Client provider.Client
+	// Guard, if set, wraps every call (circuit breaker, budget); an error it
+	// returns without calling means the provider could not be asked.
+	Guard func(ctx context.Context, call func(ctx context.Context) error) error
+}
+
+// Engine is the real Pipeline: for each enabled provider it looks up known
+// ids first, then an ISRC (given or learned from an earlier provider), then
+// searches; it scores candidates with package match and merges the fields
+// with a documented precedence (docs/matching.md).
+type Engine struct {
+	sources []Source // in query order: Spotify, MusicBrainz, Discogs
+	cache   *cache.Cache
+	match   match.Config
+	log     *zap.Logger
+}
+
+// NewEngine returns an Engine. Sources are queried in the order given; put
+// those that yield ISRCs first. c may be nil (no caching).
+func NewEngine(sources []Source, c *cache.Cache, mc match.Config, log *zap.Logger) *Engine {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if c == nil {
+		c = cache.New(nil, cache.Config{})
+	}
+	return &Engine{sources: sources, cache: c, match: mc, log: log}
+}
+
+// providerOutcome is what one provider contributed.
+type providerOutcome struct {
+	name     string
+	asked    bool
+	err      error
+	decision match.Decision
+	best     *match.Candidate
+	equiv    []match.Candidate
+	via      string // id, isrc or search
+	notes    []string
+}
+
+// Enrich implements Pipeline.
+func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
+	parsed := match.Parse(t.Artist, t.Title)
+	if parsed.Placeholder {
+		return Result{Status: StatusNotFound, Metadata: map[string]any{
+			"reason": "placeholder", "parsed": parsed,
+		}}, nil
+	}
+	q := match.Query{Track: parsed, DurationMS: t.DurationMS, ISRC: t.ISRC}
+	outs := make([]providerOutcome, 0, len(e.sources))
+	for _, s := range e.sources {
+		o := e.ask(ctx, s, t, &q)
+		outs = append(outs, o)
+		// An ISRC learned from a confident match is used by the next
+		// providers before any fuzzy search.
+		if q.ISRC == "" && o.best != nil && len(o.best.Recording.ISRCs) == 1 {
+			q.ISRC = o.best.Recording.ISRCs[0]
+		}
+	}
+	return e.merge(t, parsed, outs)
+}
+
+func (e *Engine) ask(ctx context.Context, s Source, t task.Task, q *match.Query) providerOutcome {
+	name := s.Client.Name()
+	o := providerOutcome{name: name}
+	call := func(ctx context.Context) error {
+		o.asked = true
+		recs, via, notes, err := e.candidates(ctx, s.Client, t, q)
+		o.via, o.notes = via, notes
+		if err != nil {
+			return err
+		}
+		d, _ := match.Choose(e.match, *q, recs)
+		o.decision = d
+		if d.Best != nil {
+			best := *d.Best
+			o.best = &best
+			o.equiv = d.Equivalent
+		}
+		return nil
+	}
+	var err error
+	if s.Guard != nil {
+		err = s.Guard(ctx, call)
+	} else {
+		err = call(ctx)
+	}
+	o.err = err
+	return o
+}
+
+// candidates gathers candidates: known id, then ISRC, then search. A hinted
+// id the provider does not know is dropped (never stored) and the track is
+// searched instead.
+func (e *Engine) candidates(ctx context.Context, c provider.Client, t task.Task, q *match.Query) ([]provider.Recording, string, []string, error) {
+	name := c.Name()
+	var notes []string
+	if id := hintFor(name, t); id != "" {
+		recs, err := e.fetch(ctx, name, cache.KindLookup, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
+			return c.ByID(ctx, id)
+		}, id)
+		switch {
+		case err == nil && len(recs) > 0:
+			return recs, "id", notes, nil
+		case err == nil || provider.IsNotFound(err):
+			notes = append(notes, fmt.Sprintf("hinted id %s does not exist at %s; searched instead", id, name))
+		default:
+			return nil, "id", notes, err
+		}
+	}
+	if q.ISRC != "" && name != provider.Discogs {
+		recs, err := e.fetch(ctx, name, cache.KindISRC, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
+			return c.ByISRC(ctx, q.ISRC)
+		}, q.ISRC)
+		switch {
+		case err == nil && len(recs) > 0:
+			if d, _ := match.Choose(e.match, *q, recs); d.Best != nil {
+				return recs, "isrc", notes, nil
+			}
+		case err != nil && !provider.IsNotFound(err):
+			return nil, "isrc", notes, err
+		}
+	}
+	recs, err := e.fetch(ctx, name, cache.KindSearch, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
+		return c.Search(ctx, provider.Query{Artist: t.Artist, Title: t.Title})
+	}, t.Artist, t.Title)
+	if provider.IsNotFound(err) {
+		return nil, "search", notes, nil
+	}
+	return recs, "search", notes, err
+}
+
+func (e *Engine) fetch(ctx context.Context, prov, kind string, force bool,
+	fn func(ctx context.Context) ([]provider.Recording, error), parts ...string) ([]provider.Recording, error) {
+	key := e.cache.Key(prov, kind, parts...)
+	recs, _, err := e.cache.Fetch(ctx, prov, kind, key, force, fn)
+	return recs, err
+}
+
+func hintFor(name string, t task.Task) string {
+	switch name {
+	case provider.Spotify:
+		return t.SpotifyID
+	case provider.MusicBrainz:
+		return t.MusicBrainzID
+	case provider.Discogs:
+		if t.DiscogsReleaseID > 0 {
+			return fmt.Sprint(t.DiscogsReleaseID)
+		}
+	}
+	return ""
+}
+
+// field is one merged value with its provenance.
+type field struct {
+	Value  any     `json:"value"`
+	Source string  `json:"source"`
+	Score  float64 `json:"score"`
+}
+
+// merge combines the providers' matches (docs/matching.md, "Merging").
+func (e *Engine) merge(t task.Task, parsed match.Track, outs []providerOutcome) (Result, error) {
+	r := Result{Metadata: map[string]any{}}
+	providers := map[string]any{}
+	fields := map[string]field{}
+	var conflicts []string
+	var failed []string
+	var rateLimited time.Duration
+	var failErrs []error
+	best := map[string]*match.Candidate{}
+	equiv := map[string][]match.Candidate{}
+	scores := 0.0
+	for _, o := range outs {
+		info := map[string]any{"via": o.via}
+		if len(o.notes) > 0 {
+			info["notes"] = o.notes
+		}
+		if o.err != nil {
+			failed = append(failed, o.name)
+			failErrs = append(failErrs, o.err)
+			info["error"] = o.err.Error()
+			if d, ok := provider.RetryAfterOf(o.err); ok && d > rateLimited {
+				rateLimited = d
+			}
+			providers[o.name] = info
+			continue
+		}
+		info["considered"] = o.decision.Considered
+		if o.best == nil {
+			info["match"] = false
+			info["reason"] = o.decision.Reason
+			providers[o.name] = info
+			continue
+		}
+		best[o.name] = o.best
+		equiv[o.name] = o.equiv
+		rec := o.best.Recording
+		info["match"] = true
+		info["id"] = rec.ID
+		info["title"] = rec.Title
+		info["artists"] = rec.Artists
+		info["score"] = o.best.Score
+		info["runner_up"] = o.decision.RunnerUp
+		if rec.URL != "" {
+			info["url"] = rec.URL
+		}
+		providers[o.name] = info
+		r.Sources = append(r.Sources, o.name)
+		scores += o.best.Score.Total
+	}
+	r.Metadata["providers"] = providers
+	r.Metadata["parsed"] = parsed
+
+	if len(r.Sources) == 0 {
+		if len(failed) > 0 {
+			err := fmt.Errorf("no match, and %s could not be asked: %w", strings.Join(failed, ", "), errors.Join(failErrs...))
+			if rateLimited > 0 {
+				return Result{}, RetryAfter(rateLimited, err)
+			}
+			return Result{}, err
+		}
+		r.Status = StatusNotFound
+		return r, nil
+	}
+	r.Status = StatusCompleted
+	if len(failed) > 0 {
+		r.Status = StatusPartial
+		r.Metadata["not_asked"] = failed
+	}
+	r.Confidence = round3(scores / float64(len(r.Sources)))
+
+	set := func(name string, v any, src string, score float64) {
+		if old, ok := fields[name]; ok {
+			if fmt.Sprint(old.Value) != fmt.Sprint(v) {
+				conflicts = append(conflicts, fmt.Sprintf("%s: %v (%s) vs %v (%s)", name, old.Value, old.Source, v, src))
+			}
+			return
+		}
+		fields[name] = field{Value: v, Source: src, Score: round3(score)}
+	}
+	sp, mb, dc := best[provider.Spotify], best[provider.MusicBrainz], best[provider.Discogs]
+	if sp != nil {
+		r.SpotifyID = sp.Recording.ID
+		set("spotify_id", sp.Recording.ID, provider.Spotify, sp.Score.Total)
+	}
+	if mb != nil {
+		r.MusicBrainzID = mb.Recording.ID
+		set("musicbrainz_id", mb.Recording.ID, provider.MusicBrainz, mb.Score.Total)
+	}
+	if dc != nil {
+		rel := preferredRelease(append([]match.Candidate{*dc}, equiv[provider.Discogs]...))
+		if rel.ID != "" {
+			var id int64
+			if _, err := fmt.Sscan(rel.ID, &id); err == nil && id > 0 {
+				r.DiscogsReleaseID = id
+				set("discogs_release_id", id, provider.Discogs, dc.Score.Total)
+			}
+		}
+	}
+	// ISRC: Spotify's (one per track), then MusicBrainz's when it has one.
+	for _, c := range []*match.Candidate{sp, mb} {
+		if c != nil && len(c.Recording.ISRCs) > 0 {
+			if v, ok := task.NormalizeISRC(c.Recording.ISRCs[0]); ok {
+				if r.ISRC == "" {
+					r.ISRC = v
+				}
+				set("isrc", v, c.Recording.Provider, c.Score.Total)
+			}
+		}
+	}
+	// Duration: MusicBrainz, Spotify, Discogs.
+	for _, c := range []*match.Candidate{mb, sp, dc} {
+		if c != nil && c.Recording.DurationMS > 0 {
+			if r.DurationMS == 0 {
+				r.DurationMS = c.Recording.DurationMS
+				set("duration_ms", c.Recording.DurationMS, c.Recording.Provider, c.Score.Total)
+			}
+		}
+	}
+	// Release date: the earliest full date among the matched recordings'
+	// releases, MusicBrainz first on ties.
+	var dateSrc string
+	var dateScore float64
+	for _, prov := range []string{provider.MusicBrainz, provider.Spotify, provider.Discogs} {
+		c := best[prov]
+		if c == nil {
+			continue
+		}
+		for _, cand := range append([]match.Candidate{*c}, equiv[prov]...) {
+			for _, rel := range cand.Recording.Releases {
+				if d, ok := parseDate(rel.Date); ok && (r.ReleaseDate.IsZero() || d.Before(r.ReleaseDate)) {
+					r.ReleaseDate, dateSrc, dateScore = d, prov, c.Score.Total
+				}
+			}
+		}
+	}
+	if !r.ReleaseDate.IsZero() {
+		set("release_date", r.ReleaseDate.Format("2006-01-02"), dateSrc, dateScore)
+	}
+	// Label: Discogs (the chosen release), MusicBrainz, Spotify.
+	for _, prov := range []string{provider.Discogs, provider.MusicBrainz, provider.Spotify} {
+		c := best[prov]
+		if c == nil || r.Label != "" {
+			continue
+		}
+		rel := preferredRelease(append([]match.Candidate{*c}, equiv[prov]...))
+		if rel.Label != "" {
+			r.Label = rel.Label
+			set("label", rel.Label, prov, c.Score.Total)
+			if rel.CatalogNumber != "" {
+				r.Metadata["catalog_number"] = rel.CatalogNumber
+			}
+		}
+	}
+	// Genres: Discogs genres and styles, then MusicBrainz genres/tags.
+	var genres []string
+	var genreSrc []string
+	for _, prov := range []string{provider.Discogs, provider.MusicBrainz, provider.Spotify} {
+		if c := best[prov]; c != nil {
+			n := len(genres)
+			for _, g := range append(slices.Clone(c.Recording.Genres), c.Recording.Styles...) {
+				g = strings.ToLower(strings.TrimSpace(g))
+				if g != "" && !slices.Contains(genres, g) {
+					genres = append(genres, g)
+				}
+			}
+			if len(genres) > n {
+				genreSrc = append(genreSrc, prov)
+			}
+		}
+	}
+	if len(genres) > 0 {
+		r.Genres = genres
+		fields["genres"] = field{Value: genres, Source: strings.Join(genreSrc, ",")}
+	}
+	// The primary source is the best-scoring match.
+	top := ""
+	topScore := -1.0
+	for _, prov := range r.Sources {
+		if s := best[prov].Score.Total; s > topScore {
+			top, topScore = prov, s
+		}
+	}
+	r.SourceAPI = top
+	r.Metadata["fields"] = fields
+	if len(conflicts) > 0 {
+		sort.Strings(conflicts)
+		r.Metadata["conflicts"] = conflicts
+	}
+	return r, nil
+}
+
+// preferredRelease picks the release that carries the version first: a
+// single or EP before an album, an album before a compilation, then the
+// earliest date.
+func preferredRelease(cands []match.Candidate) provider.Release {
+	var all []provider.Release
+	for _, c := range cands {
+		all = append(all, c.Recording.Releases...)
+	}
+	if len(all) == 0 {
+		return provider.Release{}
+	}
+	rank := func(t string) int {
+		switch t {
+		case "single", "ep":
+			return 0
+		case "album":
+			return 1
+		case "compilation":
+			return 3
+		}
+		return 2
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if ri, rj := rank(all[i].Type), rank(all[j].Type); ri != rj {
+			return ri < rj
+		}
+		di, oki := parseDate(all[i].Date)
+		dj, okj := parseDate(all[j].Date)
+		if oki != okj {
+			return oki
+		}
+		return oki && di.Before(dj)
+	})
+	return all[0]
+}
+
+// parseDate reads YYYY-MM-DD, YYYY-MM or YYYY (the first day of the period).
+func parseDate(s string) (time.Time, bool) {
+	for _, layout := range []string{"2006-01-02", "2006-01", "2006"} {
+		if d, err := time.Parse(layout, s); err == nil && d.Year() > 1800 {
+			return d, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func round3(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }

@@ -1,0 +1,61 @@
+// Package match decides which provider candidate, if any, is the recording a
+// DJ tracklist entry names. It parses scraped artist and title strings
+// (versions, remixers, featured artists, artist lists, placeholders),
+// normalises them (Unicode folding, punctuation, Discogs suffixes), scores
+// candidates with a documented weighted similarity, and picks one only above
+// a threshold and with a margin over the best different recording. See
+// docs/matching.md.
+package match
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+)
+
+// special letters that NFKD does not decompose.
+var letterFold = strings.NewReplacer(
+	"ø", "o", "Ø", "o", "ß", "ss", "æ", "ae", "Æ", "ae", "œ", "oe", "Œ", "oe",
+	"đ", "d", "Đ", "d", "ł", "l", "Ł", "l", "þ", "th", "ð", "d", "ı", "i",
+	"’", "'", "‘", "'", "“", "\"", "”", "\"", "–", "-", "—", "-", "‐", "-",
+)
+
+// Fold lower-cases s, folds diacritics and compatibility forms
+// ("Röyksopp" → "royksopp", "Âme" → "ame", "ﬁ" → "fi").
+func Fold(s string) string {
+	s = letterFold.Replace(s)
+	t := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	out, _, err := transform.String(t, s)
+	if err != nil {
+		out = s
+	}
+	return strings.ToLower(out)
+}
+
+var nonWord = regexp.MustCompile(`[^\p{L}\p{N}]+`)
+
+// Key reduces a folded string to words separated by single spaces; "&"
+// becomes "and" so "Above & Beyond" and "Above and Beyond" agree.
+func Key(s string) string {
+	s = Fold(s)
+	s = strings.ReplaceAll(s, "&", " and ")
+	s = strings.ReplaceAll(s, "'", "")
+	return strings.TrimSpace(nonWord.ReplaceAllString(s, " "))
+}
+
+var discogsSuffix = regexp.MustCompile(`\s*\(\d+\)$`)
+
+// ArtistKey normalises one artist name: Discogs numbering "(2)" and the
+// trailing "*" of name variations are removed, a leading "the" dropped.
+func ArtistKey(name string) string {
+	name = strings.TrimSpace(name)
+	name = strings.TrimSuffix(name, "*")
+	name = discogsSuffix.ReplaceAllString(name, "")
+	k := Key(name)
+	k = strings.TrimPrefix(k, "the ")
+	return k
+}

@@ -102,6 +102,31 @@ type Worker struct {
 	DBMaxConns int `env:"DB_MAX_CONNS" envDefault:"0"`
 	// ReconnectMaxDelay caps the broker reconnect backoff (AMQP_RECONNECT_MAX_DELAY).
 	ReconnectMaxDelay time.Duration `env:"AMQP_RECONNECT_MAX_DELAY" envDefault:"30s"`
+	// Enabled lists the providers to use (PROVIDERS); one without
+	// credentials is disabled with a warning. "none" disables all.
+	Enabled []string `env:"PROVIDERS" envDefault:"spotify,musicbrainz,discogs" envSeparator:","`
+	// ProviderTimeout bounds one provider HTTP request (PROVIDER_TIMEOUT).
+	ProviderTimeout time.Duration `env:"PROVIDER_TIMEOUT" envDefault:"10s"`
+	// Cache TTLs (CACHE_TTL_LOOKUP, CACHE_TTL_ISRC, CACHE_TTL_SEARCH, CACHE_TTL_NEGATIVE).
+	CacheTTLLookup   time.Duration `env:"CACHE_TTL_LOOKUP" envDefault:"2160h"`
+	CacheTTLISRC     time.Duration `env:"CACHE_TTL_ISRC" envDefault:"2160h"`
+	CacheTTLSearch   time.Duration `env:"CACHE_TTL_SEARCH" envDefault:"336h"`
+	CacheTTLNegative time.Duration `env:"CACHE_TTL_NEGATIVE" envDefault:"24h"`
+	// CachePrefix is put before every cache key (CACHE_PREFIX).
+	CachePrefix string `env:"CACHE_PREFIX" envDefault:""`
+	// MatchThreshold and MatchMargin tune the matcher (MATCH_THRESHOLD, MATCH_MARGIN).
+	MatchThreshold float64 `env:"MATCH_THRESHOLD" envDefault:"0.82"`
+	MatchMargin    float64 `env:"MATCH_MARGIN" envDefault:"0.05"`
+}
+
+// ProviderEnabled reports whether PROVIDERS lists name.
+func (c Worker) ProviderEnabled(name string) bool {
+	for _, p := range c.Enabled {
+		if strings.TrimSpace(p) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Load parses the environment (environ maps names to values; nil means the
@@ -275,6 +300,30 @@ func (c Worker) Validate() error {
 	}
 	if c.DBMaxConns < 0 {
 		errs = append(errs, fmt.Errorf("DB_MAX_CONNS: must not be negative, got %d", c.DBMaxConns))
+	}
+	for _, p := range c.Enabled {
+		switch strings.TrimSpace(p) {
+		case "spotify", "musicbrainz", "discogs", "none", "":
+		default:
+			errs = append(errs, fmt.Errorf("PROVIDERS: unknown provider %q (want spotify, musicbrainz, discogs or none)", p))
+		}
+	}
+	if c.ProviderTimeout <= 0 || c.ProviderTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("PROVIDER_TIMEOUT: must be in (0, 5m], got %s", c.ProviderTimeout))
+	}
+	for _, ttl := range []struct {
+		name string
+		v    time.Duration
+	}{{"CACHE_TTL_LOOKUP", c.CacheTTLLookup}, {"CACHE_TTL_ISRC", c.CacheTTLISRC}, {"CACHE_TTL_SEARCH", c.CacheTTLSearch}, {"CACHE_TTL_NEGATIVE", c.CacheTTLNegative}} {
+		if ttl.v < time.Second {
+			errs = append(errs, fmt.Errorf("%s: must be at least 1s, got %s", ttl.name, ttl.v))
+		}
+	}
+	if !(c.MatchThreshold > 0 && c.MatchThreshold <= 1) {
+		errs = append(errs, fmt.Errorf("MATCH_THRESHOLD: must be in (0, 1], got %v", c.MatchThreshold))
+	}
+	if !(c.MatchMargin >= 0 && c.MatchMargin < 1) {
+		errs = append(errs, fmt.Errorf("MATCH_MARGIN: must be in [0, 1), got %v", c.MatchMargin))
 	}
 	if c.ReconnectMaxDelay < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("AMQP_RECONNECT_MAX_DELAY: must be at least 100ms, got %s", c.ReconnectMaxDelay))

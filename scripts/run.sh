@@ -29,14 +29,26 @@ echo "== database and schema"
 echo "== topology"
 "$BIN/queue-init"
 
-if [[ -x "$BIN/provider-sim" ]]; then
-  echo "== provider-sim on 127.0.0.1:$SIM_PORT"
-  SIM_ADDR=127.0.0.1:$SIM_PORT "$BIN/provider-sim" -catalog testdata/catalog/catalog.json >"$RUN_DIR/provider-sim.log" 2>&1 &
+PROVIDER_NOTE="real provider APIs (credentials from the environment)"
+if [[ -z "${SPOTIFY_CLIENT_ID:-}" && -z "${DISCOGS_TOKEN:-}" && -x "$BIN/provider-sim" ]]; then
+  # No credentials: use provider-sim. Its limits and the workers' fleet rates
+  # are raised for the demo so the sample finishes in seconds; the real
+  # limits (MusicBrainz 1/s, Discogs 60/min) are the defaults everywhere else.
+  DEMO_RATE=${DEMO_RATE:-40}
+  echo "== provider-sim on 127.0.0.1:$SIM_PORT (no credentials set; demo rate ${DEMO_RATE}/s per provider)"
+  "$BIN/provider-sim" -addr 127.0.0.1:$SIM_PORT -catalog testdata/catalog/catalog.json \
+    -musicbrainz-rate "$((DEMO_RATE * 2))" -musicbrainz-burst 2 -discogs-rate-limit "$((DEMO_RATE * 120))" \
+    -spotify-rate-limit 100000 >"$RUN_DIR/provider-sim.log" 2>&1 &
   pids+=($!)
-  export SPOTIFY_CLIENT_ID=${SPOTIFY_CLIENT_ID:-demo-client} SPOTIFY_CLIENT_SECRET=${SPOTIFY_CLIENT_SECRET:-demo-secret}
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$SIM_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fsS "http://127.0.0.1:$SIM_PORT/healthz" >/dev/null || { echo "provider-sim did not start; see $RUN_DIR/provider-sim.log"; exit 1; }
+  curl -fsS -X POST "http://127.0.0.1:$SIM_PORT/_stats/reset" >/dev/null || true
+  export SPOTIFY_CLIENT_ID=demo-client SPOTIFY_CLIENT_SECRET=demo-secret DISCOGS_TOKEN=demo-token
   export SPOTIFY_API_URL=http://127.0.0.1:$SIM_PORT/spotify/v1 SPOTIFY_TOKEN_URL=http://127.0.0.1:$SIM_PORT/spotify/api/token
   export MUSICBRAINZ_API_URL=http://127.0.0.1:$SIM_PORT/musicbrainz/ws/2
-  export DISCOGS_API_URL=http://127.0.0.1:$SIM_PORT/discogs DISCOGS_TOKEN=${DISCOGS_TOKEN:-demo-token}
+  export DISCOGS_API_URL=http://127.0.0.1:$SIM_PORT/discogs
+  export SPOTIFY_RATE=$DEMO_RATE MUSICBRAINZ_RATE=$DEMO_RATE DISCOGS_RATE=$DEMO_RATE
+  PROVIDER_NOTE="provider-sim at 127.0.0.1:$SIM_PORT (no credentials set)"
 fi
 
 echo "== $WORKERS workers"
@@ -62,7 +74,11 @@ done
 
 echo "== publish $SAMPLE"
 "$BIN/enrichctl" publish --file "$SAMPLE"
+echo "providers: $PROVIDER_NOTE"
 "$BIN/enrichctl" summary --file "$SAMPLE" --metrics "$metrics" --timeout 5m
+if [[ "$PROVIDER_NOTE" == provider-sim* ]]; then
+  echo "provider-sim requests: $(curl -fsS "http://127.0.0.1:$SIM_PORT/_stats" | python3 -c 'import json,sys; s=json.load(sys.stdin)["providers"]; print(", ".join("%s %d" % (k, v["requests_total"]) for k, v in sorted(s.items())))' 2>/dev/null || echo n/a)"
+fi
 
 echo "== stopping workers (SIGTERM)"
 status=0

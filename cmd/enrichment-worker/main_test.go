@@ -88,7 +88,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		return c
 	}
 	env := []string{"DATABASE_URL=" + dbURL, "AMQP_URL=" + amqpURL, "REDIS_URL=" + redisURL,
-		"METRICS_ADDR=127.0.0.1:0", "LOG_LEVEL=warn", "PREFETCH_COUNT=200", "WORKER_CONCURRENCY=16"}
+		"METRICS_ADDR=127.0.0.1:0", "LOG_LEVEL=warn", "PROVIDERS=none", "PREFETCH_COUNT=200", "WORKER_CONCURRENCY=16"}
 
 	first := startProcess(t, bin, env)
 	testinfra.Eventually(t, 60*time.Second, "the first worker to start committing", func() (bool, error) {

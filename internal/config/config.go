@@ -81,6 +81,11 @@ type Providers struct {
 	SpotifyRate         float64 `env:"SPOTIFY_RATE" envDefault:"5"`
 	MusicBrainzRate     float64 `env:"MUSICBRAINZ_RATE" envDefault:"1"`
 	DiscogsRate         float64 `env:"DISCOGS_RATE" envDefault:"0.9"`
+	// Cost per call in US dollars, for enrichment_api_cost_usd_total
+	// (SPOTIFY_COST_PER_CALL, MUSICBRAINZ_COST_PER_CALL, DISCOGS_COST_PER_CALL).
+	SpotifyCost     float64 `env:"SPOTIFY_COST_PER_CALL" envDefault:"0"`
+	MusicBrainzCost float64 `env:"MUSICBRAINZ_COST_PER_CALL" envDefault:"0"`
+	DiscogsCost     float64 `env:"DISCOGS_COST_PER_CALL" envDefault:"0"`
 }
 
 // Worker is the enrichment-worker configuration.

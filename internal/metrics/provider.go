@@ -15,6 +15,7 @@ type Providers struct {
 	RateLimitWait   *prometheus.HistogramVec
 	Cache           *prometheus.CounterVec
 	Cost            *prometheus.CounterVec
+	LocalFallback   *prometheus.GaugeVec
 }
 
 // NewProviders creates the provider metrics and registers them on reg.
@@ -47,7 +48,11 @@ func NewProviders(reg prometheus.Registerer) *Providers {
 			Help: "Estimated cost of provider calls in US dollars (calls times the configured cost per call).",
 		}, []string{"provider"}),
 	}
-	reg.MustRegister(p.Requests, p.RequestDuration, p.RateLimited, p.RateLimitWait, p.Cache, p.Cost)
+	p.LocalFallback = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "enrichment_ratelimit_local_fallback",
+		Help: "1 while this worker paces a provider with its local fallback limit because the fleet limiter (Redis) is unreachable.",
+	}, []string{"provider"})
+	reg.MustRegister(p.Requests, p.RequestDuration, p.RateLimited, p.RateLimitWait, p.Cache, p.Cost, p.LocalFallback)
 	return p
 }
 
@@ -86,7 +91,7 @@ func (p *Providers) CacheResult(provider, result string) {
 
 // Spent adds the cost of one call.
 func (p *Providers) Spent(provider string, usd float64) {
-	if p == nil || usd <= 0 {
+	if p == nil || usd < 0 {
 		return
 	}
 	p.Cost.WithLabelValues(provider).Add(usd)

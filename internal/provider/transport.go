@@ -67,6 +67,9 @@ type TransportConfig struct {
 	// OnResponse, if set, sees every response's headers (Discogs reads its
 	// X-Discogs-Ratelimit-* headers here).
 	OnResponse func(h http.Header)
+	// OnThrottle, if set, is called with the Retry-After of every throttling
+	// answer, so the fleet-wide limiter can pause every worker.
+	OnThrottle func(retryAfter time.Duration)
 }
 
 // Transport sends provider requests with the rules every client shares.
@@ -232,6 +235,13 @@ func (t *Transport) once(ctx context.Context, build func(ctx context.Context) (*
 	}
 	if kind == KindRateLimited {
 		t.cfg.Metrics.Throttled(p)
+		if t.cfg.OnThrottle != nil {
+			pause := retryAfter
+			if pause <= 0 {
+				pause = time.Second
+			}
+			t.cfg.OnThrottle(pause)
+		}
 	}
 	return &Error{Provider: p, Kind: kind, Status: resp.StatusCode, RetryAfter: retryAfter, Err: errorText(body)}
 }

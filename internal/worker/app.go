@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,8 +10,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/djmeta/enrichment/internal/broker"
+	"github.com/djmeta/enrichment/internal/cache"
 	"github.com/djmeta/enrichment/internal/config"
 	"github.com/djmeta/enrichment/internal/enrich"
+	"github.com/djmeta/enrichment/internal/match"
 	"github.com/djmeta/enrichment/internal/metrics"
 	"github.com/djmeta/enrichment/internal/store"
 )
@@ -40,20 +41,39 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	}
 	defer st.Close()
 
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := newRedisClient(cfg.RedisURL)
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return err
 	}
-	rdb := redis.NewClient(ropts)
 	defer func() { _ = rdb.Close() }()
 
 	m := metrics.NewWorker(Version)
+	pm := metrics.NewProviders(m.Registry)
 	topo := broker.NewTopology(cfg.RetryDelays, cfg.DeliveryLimit)
 
 	pipeline := opts.Pipeline
 	if pipeline == nil {
-		pipeline = enrich.NoProviders{}
-		log.Warn("no provider is enabled: every task ends not_found")
+		sources, err := buildSources(cfg, rdb, pm, log)
+		if err != nil {
+			return err
+		}
+		if len(sources) == 0 {
+			pipeline = enrich.NoProviders{}
+			log.Warn("no provider is enabled: every task ends not_found")
+		} else {
+			c := cache.New(rdb, cache.Config{
+				Prefix: cfg.CachePrefix,
+				TTLs: cache.TTLs{Lookup: cfg.CacheTTLLookup, ISRC: cfg.CacheTTLISRC,
+					Search: cfg.CacheTTLSearch, Negative: cfg.CacheTTLNegative},
+				Metrics: pm,
+			})
+			names := make([]string, len(sources))
+			for i, s := range sources {
+				names[i] = s.Client.Name()
+			}
+			log.Info("providers enabled", zap.Strings("providers", names))
+			pipeline = enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log)
+		}
 	}
 	w, err := New(Config{Topology: topo, TaskTimeout: cfg.TaskTimeout}, pipeline, st, m, log)
 	if err != nil {

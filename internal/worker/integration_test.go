@@ -46,6 +46,7 @@ func setup(t *testing.T, env map[string]string) *bundle {
 		"RETRY_DELAYS":         "100ms,200ms",
 		"WORKER_DRAIN_TIMEOUT": "10s",
 		"LOG_LEVEL":            "warn",
+		"PROVIDERS":            "none",
 	}
 	for k, v := range env {
 		e[k] = v

@@ -1,0 +1,115 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/djmeta/enrichment/internal/config"
+	"github.com/djmeta/enrichment/internal/enrich"
+	"github.com/djmeta/enrichment/internal/metrics"
+	"github.com/djmeta/enrichment/internal/provider"
+	"github.com/djmeta/enrichment/internal/provider/discogs"
+	"github.com/djmeta/enrichment/internal/provider/musicbrainz"
+	"github.com/djmeta/enrichment/internal/provider/spotify"
+	"github.com/djmeta/enrichment/internal/ratelimit"
+)
+
+// newRedisClient builds the worker's Redis client with short timeouts and a
+// single dial attempt, so an outage costs milliseconds per call, not seconds.
+func newRedisClient(url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = 250 * time.Millisecond
+	opts.ReadTimeout = 250 * time.Millisecond
+	opts.WriteTimeout = 250 * time.Millisecond
+	opts.DialerRetries = 1
+	opts.MaxRetries = 1
+	return redis.NewClient(opts), nil
+}
+
+// buildSources creates the enabled providers' clients, each paced by the
+// fleet-wide limiter, in query order (Spotify and MusicBrainz give ISRCs
+// that the later ones use).
+func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, log *zap.Logger) ([]enrich.Source, error) {
+	httpClient := &http.Client{Timeout: cfg.ProviderTimeout}
+	limiter := func(name string, rate float64) (*ratelimit.Limiter, error) {
+		return ratelimit.New(rdb, ratelimit.Config{
+			Provider: name, Rate: rate, Prefix: cfg.CachePrefix,
+			Fallback: pm.LocalFallback.WithLabelValues(name), Logger: log,
+		})
+	}
+	transport := func(name string, l *ratelimit.Limiter, cost float64) provider.TransportConfig {
+		pm.Spent(name, 0) // export the cost series from the start
+		return provider.TransportConfig{
+			Provider: name, Client: httpClient, Limiter: l, Metrics: pm, CostPerCall: cost,
+			OnThrottle: func(d time.Duration) { l.Pause(context.Background(), d) },
+		}
+	}
+	var sources []enrich.Source
+	if cfg.ProviderEnabled(provider.Spotify) {
+		if cfg.SpotifyClientID == "" {
+			log.Warn("Spotify disabled: SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are not set")
+		} else {
+			l, err := limiter(provider.Spotify, cfg.SpotifyRate)
+			if err != nil {
+				return nil, err
+			}
+			c, err := spotify.New(spotify.Config{
+				ClientID: cfg.SpotifyClientID, ClientSecret: cfg.SpotifyClientSecret,
+				APIURL: cfg.SpotifyAPIURL, TokenURL: cfg.SpotifyTokenURL,
+				Transport: transport(provider.Spotify, l, cfg.SpotifyCost),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("spotify: %w", err)
+			}
+			sources = append(sources, enrich.Source{Client: c})
+		}
+	}
+	if cfg.ProviderEnabled(provider.MusicBrainz) {
+		l, err := limiter(provider.MusicBrainz, cfg.MusicBrainzRate)
+		if err != nil {
+			return nil, err
+		}
+		c, err := musicbrainz.New(musicbrainz.Config{
+			APIURL: cfg.MusicBrainzAPIURL, UserAgent: cfg.MusicBrainzUA,
+			Transport: transport(provider.MusicBrainz, l, cfg.MusicBrainzCost),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("musicbrainz: %w", err)
+		}
+		sources = append(sources, enrich.Source{Client: c})
+	}
+	if cfg.ProviderEnabled(provider.Discogs) {
+		if cfg.DiscogsToken == "" {
+			log.Warn("Discogs disabled: DISCOGS_TOKEN is not set")
+		} else {
+			l, err := limiter(provider.Discogs, cfg.DiscogsRate)
+			if err != nil {
+				return nil, err
+			}
+			c, err := discogs.New(discogs.Config{
+				APIURL: cfg.DiscogsAPIURL, Token: cfg.DiscogsToken, UserAgent: cfg.MusicBrainzUA,
+				// Discogs tells how many calls are left in its window: when
+				// they run out, the whole fleet waits for the window.
+				OnRateLimit: func(limit, remaining int) {
+					if limit > 0 && remaining <= 0 {
+						l.Pause(context.Background(), time.Minute)
+					}
+				},
+				Transport: transport(provider.Discogs, l, cfg.DiscogsCost),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("discogs: %w", err)
+			}
+			sources = append(sources, enrich.Source{Client: c})
+		}
+	}
+	return sources, nil
+}

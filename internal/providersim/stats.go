@@ -1,0 +1,157 @@
+package providersim
+
+import (
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ProviderStats are the counters of one provider, as served by GET /_stats.
+type ProviderStats struct {
+	RequestsTotal int64 `json:"requests_total"`
+	// Status counts responses by HTTP status code.
+	Status map[string]int64 `json:"status"`
+	// RateLimitedTotal counts requests refused because they exceeded the configured rate
+	// (429 for Spotify and Discogs, 503 for MusicBrainz).
+	RateLimitedTotal int64 `json:"rate_limited_total"`
+	// InjectedErrorsTotal counts the random 503s of the error-injection setting.
+	InjectedErrorsTotal int64 `json:"injected_errors_total"`
+	// AuthFailuresTotal counts 400/401/403 answers about credentials or User-Agent.
+	AuthFailuresTotal int64 `json:"auth_failures_total"`
+	// MaxPerSecond and MaxPerMinute are the most requests seen in any sliding 1-second and
+	// 60-second window since the last reset, whatever their outcome.
+	MaxPerSecond int `json:"max_per_second"`
+	MaxPerMinute int `json:"max_per_minute"`
+	// MaxInRateWindow is the same for the provider's own rate window (RateWindowSeconds).
+	MaxInRateWindow   int     `json:"max_in_rate_window"`
+	RateWindowSeconds float64 `json:"rate_window_seconds"`
+	// RateLimit is the configured number of requests allowed per rate window and key.
+	RateLimit float64 `json:"rate_limit"`
+	RateKey   string  `json:"rate_key"`
+}
+
+// StatsSnapshot is the body of GET /_stats.
+type StatsSnapshot struct {
+	Since     time.Time                `json:"since"`
+	Now       time.Time                `json:"now"`
+	Providers map[string]ProviderStats `json:"providers"`
+}
+
+type providerCounters struct {
+	ProviderStats
+	second, minute, rateWin windowCounter
+}
+
+// windowCounter tracks the maximum number of events in any sliding window.
+type windowCounter struct {
+	window time.Duration
+	times  []time.Time
+	max    int
+}
+
+func (w *windowCounter) add(now time.Time) {
+	if w.window <= 0 {
+		return
+	}
+	i := 0
+	for i < len(w.times) && now.Sub(w.times[i]) >= w.window {
+		i++
+	}
+	// Reuse the backing array once the dropped prefix is large.
+	if i > 0 && i >= len(w.times)/2 {
+		w.times = append(w.times[:0], w.times[i:]...)
+	} else {
+		w.times = w.times[i:]
+	}
+	w.times = append(w.times, now)
+	w.max = max(w.max, len(w.times))
+}
+
+type stats struct {
+	mu    sync.Mutex
+	since time.Time
+	cfg   map[string]rateInfo
+	prov  map[string]*providerCounters
+}
+
+type rateInfo struct {
+	window time.Duration
+	limit  float64
+	key    string
+}
+
+func newStats(now time.Time, cfg map[string]rateInfo) *stats {
+	s := &stats{cfg: cfg}
+	s.reset(now)
+	return s
+}
+
+func (s *stats) reset(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.since = now
+	s.prov = make(map[string]*providerCounters)
+	for name, ri := range s.cfg {
+		s.prov[name] = &providerCounters{
+			ProviderStats: ProviderStats{
+				Status: map[string]int64{}, RateWindowSeconds: ri.window.Seconds(),
+				RateLimit: ri.limit, RateKey: ri.key,
+			},
+			second:  windowCounter{window: time.Second},
+			minute:  windowCounter{window: time.Minute},
+			rateWin: windowCounter{window: ri.window},
+		}
+	}
+}
+
+// arrived records a request as it arrives.
+func (s *stats) arrived(provider string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.prov[provider]
+	p.RequestsTotal++
+	p.second.add(now)
+	p.minute.add(now)
+	p.rateWin.add(now)
+}
+
+type outcome int
+
+const (
+	outcomeNormal outcome = iota
+	outcomeRateLimited
+	outcomeInjected
+	outcomeAuth
+)
+
+// finished records the response status and why it was given.
+func (s *stats) finished(provider string, status int, why outcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.prov[provider]
+	p.Status[strconv.Itoa(status)]++
+	switch why {
+	case outcomeRateLimited:
+		p.RateLimitedTotal++
+	case outcomeInjected:
+		p.InjectedErrorsTotal++
+	case outcomeAuth:
+		p.AuthFailuresTotal++
+	}
+}
+
+func (s *stats) snapshot(now time.Time) StatsSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := StatsSnapshot{Since: s.since, Now: now, Providers: make(map[string]ProviderStats, len(s.prov))}
+	for name, p := range s.prov {
+		ps := p.ProviderStats
+		ps.Status = make(map[string]int64, len(p.Status))
+		for k, v := range p.Status {
+			ps.Status[k] = v
+		}
+		ps.MaxPerSecond, ps.MaxPerMinute, ps.MaxInRateWindow = p.second.max, p.minute.max, p.rateWin.max
+		out.Providers[name] = ps
+	}
+	return out
+}

@@ -76,7 +76,15 @@ type Config struct {
 	// OnState, if set, is called with false when Redis is lost and true
 	// when it returns.
 	OnState func(up bool)
-	Logger  *zap.Logger
+	// LockTTL bounds how long one worker holds the fleet-wide lock of a
+	// request while it asks the provider (default 20s); others wait for its
+	// answer in the cache instead of asking too. A dead holder stalls no one
+	// longer than this.
+	LockTTL time.Duration
+	// PollInterval is how often a waiting worker looks for the holder's
+	// answer (default 25ms).
+	PollInterval time.Duration
+	Logger       *zap.Logger
 }
 
 // Cache wraps provider calls with cache-aside and in-process coalescing.
@@ -90,6 +98,7 @@ type Cache struct {
 	downUntil time.Time
 	now       func() time.Time
 	outages   atomic.Int64
+	lockSeq   atomic.Uint64
 }
 
 // New returns a Cache on rdb (nil disables caching).
@@ -102,6 +111,12 @@ func New(rdb redis.UniversalClient, cfg Config) *Cache {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 20 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 25 * time.Millisecond
 	}
 	return &Cache{rdb: rdb, cfg: cfg, now: time.Now}
 }
@@ -156,6 +171,17 @@ func (c *Cache) Fetch(ctx context.Context, prov, kind, key string, force bool,
 		recs []provider.Recording
 	}
 	v, err, _ := c.group.Do(key, func() (any, error) {
+		// Across processes: one worker asks, the others read its answer.
+		if !force {
+			release, e, hit := c.lockOrWait(ctx, prov, key)
+			if hit {
+				if e.NotFound {
+					return nil, &provider.Error{Provider: prov, Kind: provider.KindNotFound, Err: errors.New("cached")}
+				}
+				return answer{e.Recordings}, nil
+			}
+			defer release()
+		}
 		recs, err := fetch(context.WithoutCancel(ctx))
 		switch {
 		case err == nil:
@@ -176,6 +202,66 @@ func (c *Cache) Fetch(ctx context.Context, prov, kind, key string, force bool,
 		return nil, Result{}, err
 	}
 	return v.(answer).recs, Result{}, nil
+}
+
+// lockOrWait takes the fleet-wide lock of key, or waits until its holder
+// has cached the answer (hit) or gave up (lock gone: take it). Without Redis
+// it lets the caller go ahead.
+func (c *Cache) lockOrWait(ctx context.Context, prov, key string) (release func(), e entry, hit bool) {
+	noop := func() {}
+	if !c.usable() {
+		return noop, entry{}, false
+	}
+	lockKey := key + ":lock"
+	token := fmt.Sprintf("%d-%d", c.now().UnixNano(), c.lockSeq.Add(1))
+	deadline := c.now().Add(c.cfg.LockTTL)
+	for {
+		ok, err := c.rdb.SetNX(ctx, lockKey, token, c.cfg.LockTTL).Result()
+		if err != nil {
+			c.fail(err)
+			return noop, entry{}, false
+		}
+		if ok {
+			return func() { c.unlock(lockKey, token) }, entry{}, false
+		}
+		// Someone else is asking: wait for the answer to land.
+		t := time.NewTimer(c.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return noop, entry{}, false
+		case <-t.C:
+		}
+		if e, ok := c.peek(ctx, key); ok {
+			c.cfg.Metrics.CacheResult(prov, "hit")
+			return noop, e, true
+		}
+		if c.now().After(deadline) {
+			return noop, entry{}, false
+		}
+	}
+}
+
+// unlockScript deletes the lock only if this worker still holds it.
+var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+func (c *Cache) unlock(lockKey, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = unlockScript.Run(ctx, c.rdb, []string{lockKey}, token).Err()
+}
+
+// peek reads an entry without counting a cache lookup.
+func (c *Cache) peek(ctx context.Context, key string) (entry, bool) {
+	b, err := c.rdb.Get(ctx, key).Bytes()
+	if err != nil {
+		return entry{}, false
+	}
+	var e entry
+	if json.Unmarshal(b, &e) != nil {
+		return entry{}, false
+	}
+	return e, true
 }
 
 func (c *Cache) get(ctx context.Context, prov, key string) (entry, bool) {

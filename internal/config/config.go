@@ -86,6 +86,20 @@ type Providers struct {
 	SpotifyCost     float64 `env:"SPOTIFY_COST_PER_CALL" envDefault:"0"`
 	MusicBrainzCost float64 `env:"MUSICBRAINZ_COST_PER_CALL" envDefault:"0"`
 	DiscogsCost     float64 `env:"DISCOGS_COST_PER_CALL" envDefault:"0"`
+	// Call budgets per UTC day and month for the whole fleet; 0 is
+	// unlimited (SPOTIFY_DAILY_BUDGET, SPOTIFY_MONTHLY_BUDGET, and the same
+	// for MUSICBRAINZ_ and DISCOGS_).
+	SpotifyDailyBudget       int64 `env:"SPOTIFY_DAILY_BUDGET" envDefault:"0"`
+	SpotifyMonthlyBudget     int64 `env:"SPOTIFY_MONTHLY_BUDGET" envDefault:"0"`
+	MusicBrainzDailyBudget   int64 `env:"MUSICBRAINZ_DAILY_BUDGET" envDefault:"0"`
+	MusicBrainzMonthlyBudget int64 `env:"MUSICBRAINZ_MONTHLY_BUDGET" envDefault:"0"`
+	DiscogsDailyBudget       int64 `env:"DISCOGS_DAILY_BUDGET" envDefault:"0"`
+	DiscogsMonthlyBudget     int64 `env:"DISCOGS_MONTHLY_BUDGET" envDefault:"0"`
+	// CircuitFailures consecutive failed provider operations open a
+	// provider's breaker (CIRCUIT_FAILURES); it stays open for
+	// CircuitOpenTimeout (CIRCUIT_OPEN_TIMEOUT), then lets one probe through.
+	CircuitFailures    int           `env:"CIRCUIT_FAILURES" envDefault:"5"`
+	CircuitOpenTimeout time.Duration `env:"CIRCUIT_OPEN_TIMEOUT" envDefault:"30s"`
 }
 
 // Worker is the enrichment-worker configuration.
@@ -262,6 +276,30 @@ func (p Providers) Validate() error {
 	if !userAgentRE.MatchString(p.MusicBrainzUA) {
 		errs = append(errs, fmt.Errorf("MUSICBRAINZ_USER_AGENT: must have the form %q, got %q",
 			"app/version ( contact )", p.MusicBrainzUA))
+	}
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{{"SPOTIFY_DAILY_BUDGET", p.SpotifyDailyBudget}, {"SPOTIFY_MONTHLY_BUDGET", p.SpotifyMonthlyBudget},
+		{"MUSICBRAINZ_DAILY_BUDGET", p.MusicBrainzDailyBudget}, {"MUSICBRAINZ_MONTHLY_BUDGET", p.MusicBrainzMonthlyBudget},
+		{"DISCOGS_DAILY_BUDGET", p.DiscogsDailyBudget}, {"DISCOGS_MONTHLY_BUDGET", p.DiscogsMonthlyBudget}} {
+		if v.n < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %d", v.name, v.n))
+		}
+	}
+	for _, v := range []struct {
+		name string
+		x    float64
+	}{{"SPOTIFY_COST_PER_CALL", p.SpotifyCost}, {"MUSICBRAINZ_COST_PER_CALL", p.MusicBrainzCost}, {"DISCOGS_COST_PER_CALL", p.DiscogsCost}} {
+		if v.x < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %v", v.name, v.x))
+		}
+	}
+	if p.CircuitFailures < 1 {
+		errs = append(errs, fmt.Errorf("CIRCUIT_FAILURES: must be at least 1, got %d", p.CircuitFailures))
+	}
+	if p.CircuitOpenTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("CIRCUIT_OPEN_TIMEOUT: must be at least 100ms, got %s", p.CircuitOpenTimeout))
 	}
 	if (p.SpotifyClientID == "") != (p.SpotifyClientSecret == "") {
 		errs = append(errs, errors.New("SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET: set both or neither"))

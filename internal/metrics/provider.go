@@ -16,6 +16,9 @@ type Providers struct {
 	Cache           *prometheus.CounterVec
 	Cost            *prometheus.CounterVec
 	LocalFallback   *prometheus.GaugeVec
+	CircuitState    *prometheus.GaugeVec
+	BudgetRemaining *prometheus.GaugeVec
+	BudgetLimit     *prometheus.GaugeVec
 }
 
 // NewProviders creates the provider metrics and registers them on reg.
@@ -52,7 +55,20 @@ func NewProviders(reg prometheus.Registerer) *Providers {
 		Name: "enrichment_ratelimit_local_fallback",
 		Help: "1 while this worker paces a provider with its local fallback limit because the fleet limiter (Redis) is unreachable.",
 	}, []string{"provider"})
-	reg.MustRegister(p.Requests, p.RequestDuration, p.RateLimited, p.RateLimitWait, p.Cache, p.Cost, p.LocalFallback)
+	p.CircuitState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "enrichment_circuit_breaker_state",
+		Help: "Circuit breaker state per provider: 0 closed, 1 half-open, 2 open.",
+	}, []string{"provider"})
+	p.BudgetRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "enrichment_provider_budget_remaining",
+		Help: "Provider calls left in the current budget period (day or month), fleet-wide; exported only for configured budgets.",
+	}, []string{"provider", "period"})
+	p.BudgetLimit = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "enrichment_provider_budget_limit",
+		Help: "Configured provider call budget per period (day or month).",
+	}, []string{"provider", "period"})
+	reg.MustRegister(p.Requests, p.RequestDuration, p.RateLimited, p.RateLimitWait, p.Cache, p.Cost, p.LocalFallback,
+		p.CircuitState, p.BudgetRemaining, p.BudgetLimit)
 	return p
 }
 

@@ -60,6 +60,12 @@ type TransportConfig struct {
 	MaxThrottled int
 	// Limiter paces requests (nil: unlimited).
 	Limiter Limiter
+	// Budget, if set, counts each request against a call budget; when it
+	// refuses, the request is not sent and the call fails with
+	// KindNotAvailable (the provider cannot be asked).
+	Budget interface {
+		Take(ctx context.Context) error
+	}
 	// Metrics receives request, throttle and wait observations (nil: none).
 	Metrics *metrics.Providers
 	// CostPerCall is added to enrichment_api_cost_usd_total per request.
@@ -186,6 +192,11 @@ func (t *Transport) once(ctx context.Context, build func(ctx context.Context) (*
 			return &Error{Provider: p, Kind: KindUnavailable, Err: fmt.Errorf("rate limiter: %w", err)}
 		}
 		t.cfg.Metrics.Waited(p, time.Since(start))
+	}
+	if t.cfg.Budget != nil {
+		if err := t.cfg.Budget.Take(ctx); err != nil {
+			return &Error{Provider: p, Kind: KindNotAvailable, Err: err}
+		}
 	}
 	req, err := build(ctx)
 	if err != nil {

@@ -45,12 +45,19 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 			Fallback: pm.LocalFallback.WithLabelValues(name), Logger: log,
 		})
 	}
-	transport := func(name string, l *ratelimit.Limiter, cost float64) provider.TransportConfig {
+	transport := func(name string, l *ratelimit.Limiter, cost float64, daily, monthly int64) provider.TransportConfig {
 		pm.Spent(name, 0) // export the cost series from the start
 		return provider.TransportConfig{
 			Provider: name, Client: httpClient, Limiter: l, Metrics: pm, CostPerCall: cost,
 			OnThrottle: func(d time.Duration) { l.Pause(context.Background(), d) },
+			Budget: ratelimit.NewBudget(rdb, ratelimit.BudgetConfig{
+				Provider: name, Daily: daily, Monthly: monthly, Prefix: cfg.CachePrefix,
+				Remaining: pm.BudgetRemaining, Limit: pm.BudgetLimit,
+			}),
 		}
+	}
+	source := func(c provider.Client) enrich.Source {
+		return enrich.Source{Client: c, Guard: newGuard(c.Name(), cfg.CircuitFailures, cfg.CircuitOpenTimeout, pm, log)}
 	}
 	var sources []enrich.Source
 	if cfg.ProviderEnabled(provider.Spotify) {
@@ -64,12 +71,12 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 			c, err := spotify.New(spotify.Config{
 				ClientID: cfg.SpotifyClientID, ClientSecret: cfg.SpotifyClientSecret,
 				APIURL: cfg.SpotifyAPIURL, TokenURL: cfg.SpotifyTokenURL,
-				Transport: transport(provider.Spotify, l, cfg.SpotifyCost),
+				Transport: transport(provider.Spotify, l, cfg.SpotifyCost, cfg.SpotifyDailyBudget, cfg.SpotifyMonthlyBudget),
 			})
 			if err != nil {
 				return nil, fmt.Errorf("spotify: %w", err)
 			}
-			sources = append(sources, enrich.Source{Client: c})
+			sources = append(sources, source(c))
 		}
 	}
 	if cfg.ProviderEnabled(provider.MusicBrainz) {
@@ -79,12 +86,12 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 		}
 		c, err := musicbrainz.New(musicbrainz.Config{
 			APIURL: cfg.MusicBrainzAPIURL, UserAgent: cfg.MusicBrainzUA,
-			Transport: transport(provider.MusicBrainz, l, cfg.MusicBrainzCost),
+			Transport: transport(provider.MusicBrainz, l, cfg.MusicBrainzCost, cfg.MusicBrainzDailyBudget, cfg.MusicBrainzMonthlyBudget),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("musicbrainz: %w", err)
 		}
-		sources = append(sources, enrich.Source{Client: c})
+		sources = append(sources, source(c))
 	}
 	if cfg.ProviderEnabled(provider.Discogs) {
 		if cfg.DiscogsToken == "" {
@@ -103,12 +110,12 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 						l.Pause(context.Background(), time.Minute)
 					}
 				},
-				Transport: transport(provider.Discogs, l, cfg.DiscogsCost),
+				Transport: transport(provider.Discogs, l, cfg.DiscogsCost, cfg.DiscogsDailyBudget, cfg.DiscogsMonthlyBudget),
 			})
 			if err != nil {
 				return nil, fmt.Errorf("discogs: %w", err)
 			}
-			sources = append(sources, enrich.Source{Client: c})
+			sources = append(sources, source(c))
 		}
 	}
 	return sources, nil

@@ -29,6 +29,10 @@ type ConsumerConfig struct {
 	Name string
 	// Queue is the queue to consume from; it must exist (queue-init).
 	Queue string
+	// PriorityQueue, if set, is consumed too, on its own channel, and its
+	// deliveries are always started before Queue's: a task published there
+	// overtakes any backlog in Queue.
+	PriorityQueue string
 	// RequiredQueues are checked passively on every connect, so a missing
 	// queue is reported instead of messages being dropped.
 	RequiredQueues []string
@@ -149,6 +153,16 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			return nil
 		}
 		sess, ch, tag, deliveries, err := c.subscribe()
+		var sub subscription
+		if err == nil {
+			sub = subscription{sess: sess, ch: ch, tag: tag, deliveries: deliveries}
+			if c.cfg.PriorityQueue != "" {
+				sub.pch, sub.ptag, sub.pdeliveries, err = c.subscribePriority(sess)
+				if err != nil {
+					_ = sess.Close()
+				}
+			}
+		}
 		if err != nil {
 			wait := bo.NextBackOff()
 			log.Warn("broker not available, retrying", zap.Error(err), zap.Duration("retry_in", wait))
@@ -168,7 +182,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		log.Info("consuming", zap.String("queue", c.cfg.Queue), zap.Int("prefetch", c.cfg.Prefetch),
 			zap.Int("concurrency", c.cfg.Concurrency))
 		c.setConsuming(true)
-		stopped := c.consume(ctx, hcancel, subscription{sess, ch, tag, deliveries}, sem, &all, hctx, h)
+		stopped := c.consume(ctx, hcancel, sub, sem, &all, hctx, h)
 		c.setConsuming(false)
 		if stopped {
 			return nil
@@ -213,6 +227,24 @@ func (c *Consumer) subscribe() (*Session, *amqp.Channel, string, <-chan amqp.Del
 	return sess, ch, tag, deliveries, nil
 }
 
+// subscribePriority opens the priority lane on its own channel, with a
+// prefetch of the concurrency (its tasks start first anyway).
+func (c *Consumer) subscribePriority(sess *Session) (*amqp.Channel, string, <-chan amqp.Delivery, error) {
+	ch, err := sess.conn.Channel()
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("open priority channel: %w", err)
+	}
+	if err := ch.Qos(c.cfg.Concurrency, 0, false); err != nil {
+		return nil, "", nil, fmt.Errorf("set priority prefetch: %w", err)
+	}
+	tag := c.consumerTag()
+	deliveries, err := ch.Consume(c.cfg.PriorityQueue, tag, false, false, false, false, nil)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("consume %s: %w", c.cfg.PriorityQueue, err)
+	}
+	return ch, tag, deliveries, nil
+}
+
 // consume dispatches deliveries until the subscription ends. It reports
 // whether it ended because of a shutdown.
 type subscription struct {
@@ -220,39 +252,54 @@ type subscription struct {
 	ch         *amqp.Channel
 	tag        string
 	deliveries <-chan amqp.Delivery
+	// The priority lane; nil channels when there is none.
+	pch         *amqp.Channel
+	ptag        string
+	pdeliveries <-chan amqp.Delivery
 }
 
 func (c *Consumer) consume(ctx context.Context, hcancel context.CancelFunc, sub subscription,
 	sem chan struct{}, all *sync.WaitGroup, hctx context.Context, h Handler) bool {
-	sess, ch, deliveries := sub.sess, sub.ch, sub.deliveries
+	sess, ch := sub.sess, sub.ch
+	deliveries, pdeliveries := sub.deliveries, sub.pdeliveries
 	var inflight sync.WaitGroup
 	shutdown := false
 loop:
 	for {
+		// Take a slot first, then the next delivery, preferring the
+		// priority lane, so a priority task never waits behind the backlog.
 		select {
+		case sem <- struct{}{}:
 		case <-ctx.Done():
 			shutdown = true
 			break loop
-		case d, ok := <-deliveries:
-			if !ok {
-				break loop // connection or channel closed, or consumer cancelled
-			}
+		}
+		var d amqp.Delivery
+		var ok bool
+		select {
+		case d, ok = <-pdeliveries:
+		default:
 			select {
-			case sem <- struct{}{}:
+			case d, ok = <-pdeliveries:
+			case d, ok = <-deliveries:
 			case <-ctx.Done():
-				// Not started: left unacked, the broker requeues it on close.
+				<-sem
 				shutdown = true
 				break loop
 			}
-			inflight.Add(1)
-			all.Add(1)
-			go func() {
-				defer all.Done()
-				defer inflight.Done()
-				defer func() { <-sem }()
-				h(hctx, &Delivery{Delivery: d, Session: sess})
-			}()
 		}
+		if !ok {
+			<-sem
+			break loop // connection or channel closed, or consumer cancelled
+		}
+		inflight.Add(1)
+		all.Add(1)
+		go func() {
+			defer all.Done()
+			defer inflight.Done()
+			defer func() { <-sem }()
+			h(hctx, &Delivery{Delivery: d, Session: sess})
+		}()
 	}
 	if shutdown {
 		c.cfg.Logger.Info("stopping: no new deliveries, draining in-flight tasks",
@@ -261,6 +308,9 @@ loop:
 	// Stop the flow of deliveries; prefetched ones not started stay unacked
 	// and are requeued when the channel closes.
 	_ = ch.Cancel(sub.tag, false)
+	if sub.pch != nil {
+		_ = sub.pch.Cancel(sub.ptag, false)
+	}
 	c.setConsuming(false)
 	if !c.drain(&inflight) {
 		c.cfg.Logger.Warn("drain timeout expired, cancelling in-flight tasks; they will be redelivered")
@@ -270,6 +320,9 @@ loop:
 		c.drain(&inflight)
 	}
 	_ = ch.Close()
+	if sub.pch != nil {
+		_ = sub.pch.Close()
+	}
 	if err := sess.Close(); err != nil {
 		c.cfg.Logger.Debug("close session", zap.Error(err))
 	}

@@ -16,12 +16,17 @@ import (
 
 // Names fixed by the public contract.
 const (
-	Exchange         = "metadata_enrichment"
-	RoutingKey       = "enrich"
-	WorkQueue        = "metadata_enrichment_queue"
-	RetryQueuePrefix = "metadata_enrichment_retry_"
-	DeadLetterExch   = "metadata_enrichment_dlx"
-	DeadLetterQueue  = "metadata_enrichment_dlq"
+	Exchange   = "metadata_enrichment"
+	RoutingKey = "enrich"
+	WorkQueue  = "metadata_enrichment_queue"
+	// PriorityQueue is the priority lane (an extension of the contract):
+	// tasks published with PriorityRoutingKey are started before any
+	// backlog in the work queue, on every RabbitMQ version.
+	PriorityQueue      = "metadata_enrichment_priority"
+	PriorityRoutingKey = "enrich.priority"
+	RetryQueuePrefix   = "metadata_enrichment_retry_"
+	DeadLetterExch     = "metadata_enrichment_dlx"
+	DeadLetterQueue    = "metadata_enrichment_dlq"
 )
 
 // Headers the worker adds when it dead-letters or retries a message.
@@ -131,6 +136,12 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 	if err := ch.QueueBind(WorkQueue, RoutingKey, Exchange, false, nil); err != nil {
 		return fmt.Errorf("bind %s to %s: %w", WorkQueue, Exchange, err)
 	}
+	if _, err := ch.QueueDeclare(PriorityQueue, true, false, false, false, t.WorkQueueArgs()); err != nil {
+		return fmt.Errorf("declare queue %s: %w", PriorityQueue, err)
+	}
+	if err := ch.QueueBind(PriorityQueue, PriorityRoutingKey, Exchange, false, nil); err != nil {
+		return fmt.Errorf("bind %s to %s: %w", PriorityQueue, Exchange, err)
+	}
 	for _, tier := range t.Tiers {
 		if _, err := ch.QueueDeclare(tier.Queue, true, false, false, false, t.RetryQueueArgs(tier)); err != nil {
 			return fmt.Errorf("declare retry queue %s: %w", tier.Queue, err)
@@ -141,7 +152,7 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 
 // Queues lists every queue of the topology.
 func (t Topology) Queues() []string {
-	qs := []string{WorkQueue}
+	qs := []string{WorkQueue, PriorityQueue}
 	for _, tier := range t.Tiers {
 		qs = append(qs, tier.Queue)
 	}

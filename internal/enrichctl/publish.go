@@ -25,6 +25,10 @@ import (
 // PublishWindowDefault is the number of unconfirmed publishes in flight.
 const PublishWindowDefault = 256
 
+// PriorityLaneDefault is the least priority published to the priority lane
+// (routing key enrich.priority), which workers serve before the backlog.
+const PriorityLaneDefault = 8
+
 // PublishResult counts what a publish run did.
 type PublishResult struct {
 	Confirmed int // the broker took responsibility
@@ -38,6 +42,7 @@ func publish(ctx context.Context, cfg config.Common, args []string, e Env) error
 	window := fs.Int("window", PublishWindowDefault, "unconfirmed publishes in flight")
 	prio := fs.Int("priority", 0, "priority 1..10 for tasks that carry none (0: leave as is)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	lane := fs.Int("priority-lane", PriorityLaneDefault, "tasks with at least this priority go to the priority lane (0: never)")
 	amqpURL := fs.String("amqp-url", cfg.AMQPURL, "broker URL (AMQP_URL)")
 	one := map[string]*string{}
 	for _, f := range []string{"track-id", "artist", "title", "isrc", "spotify-id", "musicbrainz-id", "discogs-release-id", "source", "correlation-id"} {
@@ -102,7 +107,7 @@ func publish(ctx context.Context, cfg config.Common, args []string, e Env) error
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
 	start := time.Now()
-	res, err := Publish(ctx, sess, src, *window, *prio, func(line int, perr error) {
+	res, err := Publish(ctx, sess, src, PublishOptions{Window: *window, Priority: *prio, PriorityLane: *lane}, func(line int, perr error) {
 		fmt.Fprintf(e.Stderr, "line %d: %v\n", line, perr)
 	}, func() {
 		if bar != nil {
@@ -133,14 +138,26 @@ type source interface {
 	close()
 }
 
+// PublishOptions tune Publish.
+type PublishOptions struct {
+	// Window is the number of unconfirmed publishes in flight.
+	Window int
+	// Priority is given to tasks that carry none (0: leave them).
+	Priority int
+	// PriorityLane: tasks with at least this priority are routed to the
+	// priority lane (0: never).
+	PriorityLane int
+}
+
 // errBadRecord wraps a record that cannot be turned into a task.
 var errBadRecord = errors.New("bad record")
 
 // Publish publishes every task of src to the work exchange, persistent and
 // mandatory, keeping at most window publishes unconfirmed. Invalid tasks are
 // reported through onInvalid and not published.
-func Publish(ctx context.Context, sess *broker.Session, src source, window, priority int,
+func Publish(ctx context.Context, sess *broker.Session, src source, opts PublishOptions,
 	onInvalid func(line int, err error), onDone func()) (PublishResult, error) {
+	window, priority := opts.Window, opts.Priority
 	var res PublishResult
 	pending := make([]*broker.Pending, 0, window)
 	settle := func(p *broker.Pending) {
@@ -189,7 +206,11 @@ func Publish(ctx context.Context, sess *broker.Session, src source, window, prio
 			settle(pending[0])
 			pending = pending[1:]
 		}
-		p, err := sess.PublishAsync(ctx, broker.Exchange, broker.RoutingKey, msg)
+		key := broker.RoutingKey
+		if opts.PriorityLane > 0 && t.Priority >= opts.PriorityLane {
+			key = broker.PriorityRoutingKey
+		}
+		p, err := sess.PublishAsync(ctx, broker.Exchange, key, msg)
 		if err != nil {
 			res.Failed++
 			onDone()

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
@@ -177,4 +178,42 @@ func Must(t testing.TB, err error, what string) {
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+}
+
+// CloseConnections force-closes every client connection of the vhost in
+// amqpURL through the management API (as a broker restart or a network
+// cut would) and returns how many it closed.
+func CloseConnections(t testing.TB, amqpURL string) int {
+	t.Helper()
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		t.Fatalf("amqp url: %v", err)
+	}
+	vhost := strings.TrimPrefix(u.Path, "/")
+	api := strings.TrimSuffix(env("TEST_RABBITMQ_API", "http://guest:guest@127.0.0.1:15672"), "/")
+	au, err := url.Parse(api)
+	if err != nil {
+		t.Fatalf("TEST_RABBITMQ_API: %v", err)
+	}
+	pw, _ := au.User.Password()
+	req, err := http.NewRequest(http.MethodGet, au.Scheme+"://"+au.Host+"/api/vhosts/"+url.PathEscape(vhost)+"/connections", nil)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	req.SetBasicAuth(au.User.Username(), pw)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("list connections: %v", err)
+	}
+	defer resp.Body.Close()
+	var conns []struct {
+		Name string `json:"name"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&conns); err != nil {
+		t.Fatalf("decode connections: %v", err)
+	}
+	for _, c := range conns {
+		mgmt(t, api, http.MethodDelete, "/api/connections/"+url.PathEscape(c.Name), "")
+	}
+	return len(conns)
 }

@@ -83,6 +83,7 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 		URL:            cfg.AMQPURL,
 		Name:           "enrichment-worker",
 		Queue:          broker.WorkQueue,
+		PriorityQueue:  broker.PriorityQueue,
 		RequiredQueues: topo.Queues(),
 		Prefetch:       cfg.Prefetch,
 		Concurrency:    cfg.Concurrency,

@@ -13,7 +13,7 @@ SAMPLE ?= testdata/sample/tracks.jsonl
 N ?= 5
 COMPOSE := docker compose -f docker-compose.yml -f docker-compose.workers.yml
 
-.PHONY: all build run test test-short lint fmt vet staticcheck services bench up scale down clean
+.PHONY: fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean
 
 all: build
 
@@ -43,6 +43,10 @@ lint: vet staticcheck
 
 fmt:
 	gofmt -w cmd internal migrations
+
+## fleet: the fleet quota test (4 workers, 2,000 tasks; about two minutes)
+fleet:
+	ENRICH_FLEET_TEST=1 $(GO) test -count=1 -v -timeout 20m -run TestFleetRespectsProviderRates ./internal/worker
 
 ## bench: benchmarks (not part of make test)
 bench:

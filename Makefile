@@ -13,7 +13,7 @@ SAMPLE ?= testdata/sample/tracks.jsonl
 N ?= 5
 COMPOSE := docker compose -f docker-compose.yml -f docker-compose.workers.yml
 
-.PHONY: fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean
+.PHONY: chaos fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean
 
 all: build
 
@@ -47,6 +47,11 @@ fmt:
 ## fleet: the fleet quota test (4 workers, 2,000 tasks; about two minutes)
 fleet:
 	ENRICH_FLEET_TEST=1 $(GO) test -count=1 -v -timeout 20m -run TestFleetRespectsProviderRates ./internal/worker
+
+## chaos: kills and restarts workers, RabbitMQ, PostgreSQL and Redis under load
+## (restarts this machine's shared services: run it alone)
+chaos:
+	ENRICH_CHAOS_TEST=1 $(GO) test -count=1 -v -timeout 20m -run TestChaos ./cmd/enrichment-worker
 
 ## bench: benchmarks (not part of make test)
 bench:

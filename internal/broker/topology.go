@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -194,4 +195,33 @@ func (t Topology) DeclareWithRetry(ctx context.Context, url string, wait time.Du
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// HeaderInt reads an integer header of any AMQP integer type (or a decimal
+// string); anything else counts as 0.
+func HeaderInt(h amqp.Table, key string) int {
+	switch v := h[key].(type) {
+	case int:
+		return v
+	case int8:
+		return int(v)
+	case int16:
+		return int(v)
+	case int32:
+		return int(v)
+	case int64:
+		return int(v)
+	case uint8:
+		return int(v)
+	case uint16:
+		return int(v)
+	case uint32:
+		return int(v)
+	case string:
+		n, err := strconv.Atoi(v)
+		if err == nil && n >= 0 {
+			return n
+		}
+	}
+	return 0
 }

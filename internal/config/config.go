@@ -133,6 +133,10 @@ type Worker struct {
 	CacheTTLNegative time.Duration `env:"CACHE_TTL_NEGATIVE" envDefault:"24h"`
 	// CachePrefix is put before every cache key (CACHE_PREFIX).
 	CachePrefix string `env:"CACHE_PREFIX" envDefault:""`
+	// CoverageRefreshInterval is how often the fleet refreshes
+	// enrichment_coverage_stats (COVERAGE_REFRESH_INTERVAL); one worker at a
+	// time does it, under a Postgres advisory lock. 0 disables.
+	CoverageRefreshInterval time.Duration `env:"COVERAGE_REFRESH_INTERVAL" envDefault:"5m"`
 	// MatchThreshold and MatchMargin tune the matcher (MATCH_THRESHOLD, MATCH_MARGIN).
 	MatchThreshold float64 `env:"MATCH_THRESHOLD" envDefault:"0.82"`
 	MatchMargin    float64 `env:"MATCH_MARGIN" envDefault:"0.05"`
@@ -361,6 +365,9 @@ func (c Worker) Validate() error {
 		if ttl.v < time.Second {
 			errs = append(errs, fmt.Errorf("%s: must be at least 1s, got %s", ttl.name, ttl.v))
 		}
+	}
+	if c.CoverageRefreshInterval < 0 {
+		errs = append(errs, fmt.Errorf("COVERAGE_REFRESH_INTERVAL: must not be negative, got %s", c.CoverageRefreshInterval))
 	}
 	if !(c.MatchThreshold > 0 && c.MatchThreshold <= 1) {
 		errs = append(errs, fmt.Errorf("MATCH_THRESHOLD: must be in (0, 1], got %v", c.MatchThreshold))

@@ -26,6 +26,12 @@ Usage:
   enrichctl publish --file tracks.jsonl|tracks.csv [--window N] [--priority N] [--quiet]
   enrichctl publish --track-id ID --artist A --title T [--priority N] [--duration-ms N] [--isrc X] ...
   enrichctl summary --expect N --metrics URL[,URL...] [--file tracks.jsonl] [--timeout 5m]
+  enrichctl backfill [--missing=false] [--partial] [--not-found-older-than D] [--older-than D]
+                     [--state FILE] [--max-rate 50] [--priority 2] [--limit N] [--force-refresh] [--dry-run]
+  enrichctl status [--json] [--no-refresh] [--dlq-sample N]
+  enrichctl dlq list [--json] [--limit N] [--reason R[,R...]] [--older-than D] [--newer-than D]
+  enrichctl dlq replay [--reason R[,R...]] [--older-than D] [--newer-than D] [--limit N] [--dry-run]
+  enrichctl dlq purge --yes
 
 Environment: AMQP_URL, DATABASE_URL, RETRY_DELAYS, ... (docs/configuration.md).
 `
@@ -52,6 +58,14 @@ func Main(ctx context.Context, args []string, e Env) error {
 	if err != nil {
 		return err
 	}
+	err = dispatch(ctx, cfg, args, e)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, cfg config.Common, args []string, e Env) error {
 	switch args[0] {
 	case "migrate":
 		return migrate(ctx, cfg, args[1:], e)
@@ -59,6 +73,12 @@ func Main(ctx context.Context, args []string, e Env) error {
 		return publish(ctx, cfg, args[1:], e)
 	case "summary":
 		return summary(ctx, cfg, args[1:], e)
+	case "backfill":
+		return backfill(ctx, cfg, args[1:], e)
+	case "status":
+		return status(ctx, cfg, args[1:], e)
+	case "dlq":
+		return dlq(ctx, cfg, args[1:], e)
 	default:
 		fmt.Fprint(e.Stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", ErrUsage, args[0])
@@ -71,12 +91,17 @@ func newFlags(name string, e Env) *flag.FlagSet {
 	return fs
 }
 
+// errHelp means -h was given: the flag set printed its usage and the
+// command must do nothing else.
+var errHelp = errors.New("help shown")
+
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
+	help, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if help {
+		return errHelp
 	}
 	return nil
 }

@@ -129,6 +129,19 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	var aux errgroup.Group
 	aux.Go(func() error { return srv.Run(auxCtx) })
 	aux.Go(func() error { watchRedis(auxCtx, rdb, m, log); return nil })
+	if cfg.CoverageRefreshInterval > 0 {
+		refresher := store.NewCoverageRefresher(st.Pool(), store.CoverageRefresherConfig{
+			Interval: cfg.CoverageRefreshInterval,
+			OnResult: func(ev store.RefreshEvent) {
+				if ev.Err != nil {
+					log.Warn("coverage refresh failed", zap.Error(ev.Err))
+					return
+				}
+				log.Debug("coverage refresh", zap.String("result", string(ev.Outcome)))
+			},
+		})
+		aux.Go(func() error { return refresher.Run(auxCtx) })
+	}
 	if opts.Started != nil {
 		opts.Started(srv.Addr())
 	}

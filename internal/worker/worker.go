@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -94,7 +93,7 @@ func (w *Worker) Handle(ctx context.Context, d *broker.Delivery) {
 }
 
 func (w *Worker) process(ctx context.Context, d *broker.Delivery) string {
-	prev := headerInt(d.Headers, broker.HeaderAttempts)
+	prev := broker.HeaderInt(d.Headers, broker.HeaderAttempts)
 	attempt := prev + 1
 	log := w.log.With(zap.Int("attempt", attempt), zap.Bool("redelivered", d.Redelivered))
 
@@ -143,7 +142,7 @@ func (w *Worker) fail(ctx context.Context, d *broker.Delivery, t task.Task, atte
 		return metrics.OutcomeFailed
 	}
 	tiers := w.cfg.Topology.Tiers
-	if after, ok := enrich.RetryAfterOf(cause); ok && headerInt(d.Headers, headerThrottled) < w.cfg.MaxThrottled {
+	if after, ok := enrich.RetryAfterOf(cause); ok && broker.HeaderInt(d.Headers, headerThrottled) < w.cfg.MaxThrottled {
 		// Throttling does not spend an attempt: park it in the first tier at
 		// least as long as the provider asked for.
 		tier := tiers[len(tiers)-1]
@@ -190,7 +189,7 @@ func (w *Worker) markFailed(ctx context.Context, t task.Task, attempt int, cause
 func (w *Worker) retry(ctx context.Context, d *broker.Delivery, tier broker.Tier, attempts int, throttled bool, cause error, log *zap.Logger) {
 	hdr := w.carryHeaders(d, attempts, cause)
 	if throttled {
-		hdr[headerThrottled] = int64(headerInt(d.Headers, headerThrottled) + 1)
+		hdr[headerThrottled] = int64(broker.HeaderInt(d.Headers, headerThrottled) + 1)
 	}
 	// Through the default exchange straight into the tier's queue; when its
 	// TTL expires the queue dead-letters it back to the work exchange.
@@ -268,33 +267,4 @@ func clip(s string) string {
 		return s
 	}
 	return s[:maxErrorHeaderLen] + "…"
-}
-
-// headerInt reads an integer header of any AMQP integer type (or a decimal
-// string); anything else counts as 0.
-func headerInt(h amqp.Table, key string) int {
-	switch v := h[key].(type) {
-	case int:
-		return v
-	case int8:
-		return int(v)
-	case int16:
-		return int(v)
-	case int32:
-		return int(v)
-	case int64:
-		return int(v)
-	case uint8:
-		return int(v)
-	case uint16:
-		return int(v)
-	case uint32:
-		return int(v)
-	case string:
-		n, err := strconv.Atoi(v)
-		if err == nil && n >= 0 {
-			return n
-		}
-	}
-	return 0
 }

@@ -119,6 +119,12 @@ type Worker struct {
 	TaskTimeout time.Duration `env:"TASK_TIMEOUT" envDefault:"60s"`
 	// DBMaxConns sizes the Postgres pool (DB_MAX_CONNS); 0 means Concurrency+2.
 	DBMaxConns int `env:"DB_MAX_CONNS" envDefault:"0"`
+	// DBBatchSize is the most task results committed in one transaction
+	// (DB_BATCH_SIZE); 1 commits each task on its own.
+	DBBatchSize int `env:"DB_BATCH_SIZE" envDefault:"50"`
+	// DBBatchWait is how long a result waits for others to share its
+	// commit (DB_BATCH_WAIT).
+	DBBatchWait time.Duration `env:"DB_BATCH_WAIT" envDefault:"5ms"`
 	// ReconnectMaxDelay caps the broker reconnect backoff (AMQP_RECONNECT_MAX_DELAY).
 	ReconnectMaxDelay time.Duration `env:"AMQP_RECONNECT_MAX_DELAY" envDefault:"30s"`
 	// Enabled lists the providers to use (PROVIDERS); one without
@@ -344,6 +350,12 @@ func (c Worker) Validate() error {
 	}
 	if c.TaskTimeout <= 0 || c.TaskTimeout > maxTaskTimeout {
 		errs = append(errs, fmt.Errorf("TASK_TIMEOUT: must be in (0, %s], got %s", maxTaskTimeout, c.TaskTimeout))
+	}
+	if c.DBBatchSize < 1 || c.DBBatchSize > 1000 {
+		errs = append(errs, fmt.Errorf("DB_BATCH_SIZE: must be in [1, 1000], got %d", c.DBBatchSize))
+	}
+	if c.DBBatchWait < 0 || c.DBBatchWait > time.Second {
+		errs = append(errs, fmt.Errorf("DB_BATCH_WAIT: must be in [0, 1s], got %s", c.DBBatchWait))
 	}
 	if c.DBMaxConns < 0 {
 		errs = append(errs, fmt.Errorf("DB_MAX_CONNS: must not be negative, got %d", c.DBMaxConns))

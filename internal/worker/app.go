@@ -75,7 +75,13 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 			pipeline = enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log)
 		}
 	}
-	w, err := New(Config{Topology: topo, TaskTimeout: cfg.TaskTimeout}, pipeline, st, m, log)
+	wcfg := Config{Topology: topo, TaskTimeout: cfg.TaskTimeout}
+	var batcher *store.Batcher
+	if cfg.DBBatchSize > 1 {
+		batcher = store.NewBatcher(st, store.BatcherConfig{MaxBatch: cfg.DBBatchSize, MaxWait: cfg.DBBatchWait})
+		wcfg.Save = batcher.Save
+	}
+	w, err := New(wcfg, pipeline, st, m, log)
 	if err != nil {
 		return err
 	}
@@ -146,7 +152,20 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 		opts.Started(srv.Addr())
 	}
 
+	// The batcher outlives the consumer's drain: in-flight tasks commit
+	// through it before their ack.
+	batchCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBatcher()
+	batchDone := make(chan struct{})
+	go func() {
+		defer close(batchDone)
+		if batcher != nil {
+			_ = batcher.Run(batchCtx)
+		}
+	}()
 	runErr := cons.Run(ctx, w.Handle)
+	stopBatcher()
+	<-batchDone
 	stopAux()
 	auxErr := aux.Wait()
 	if runErr != nil {

@@ -42,6 +42,9 @@ type Config struct {
 	PublishTimeout time.Duration
 	// MaxThrottled: see MaxThrottledDefault.
 	MaxThrottled int
+	// Save writes one result; nil means one transaction per task through
+	// the store. The app passes a store.Batcher's Save.
+	Save func(ctx context.Context, w store.Write) error
 }
 
 // Worker processes deliveries. It is safe for concurrent use.
@@ -77,6 +80,9 @@ func New(cfg Config, p enrich.Pipeline, s *store.Store, m *metrics.Worker, log *
 	}
 	if log == nil {
 		log = zap.NewNop()
+	}
+	if cfg.Save == nil {
+		cfg.Save = func(ctx context.Context, w store.Write) error { return s.SaveBatch(ctx, []store.Write{w}) }
 	}
 	return &Worker{cfg: cfg, pipeline: p, store: s, metrics: m, log: log, now: time.Now}, nil
 }
@@ -116,7 +122,7 @@ func (w *Worker) process(ctx context.Context, d *broker.Delivery) string {
 	}
 
 	wstart := w.now()
-	err = w.store.Save(ctx, t, res, attempt)
+	err = w.cfg.Save(ctx, store.Write{Task: t, Result: res, Attempts: attempt})
 	w.metrics.DBWriteDuration.Observe(w.now().Sub(wstart).Seconds())
 	if err != nil {
 		return w.fail(ctx, d, t, attempt, err, log)

@@ -117,8 +117,11 @@ func TestFleetRespectsProviderRates(t *testing.T) {
 	}
 	// Utilisation: MusicBrainz is the bottleneck; while the queue was
 	// non-empty the fleet should use at least 90% of its rate.
-	if util := float64(mb.RequestsTotal) / (elapsed.Seconds() * mbRate); util < 0.9 {
-		t.Logf("musicbrainz utilisation %.2f of the allowed rate over the whole run (includes the tail)", util)
+	// over the whole run, tail included, so a lower bound.
+	util := float64(mb.RequestsTotal) / (elapsed.Seconds() * mbRate)
+	t.Logf("musicbrainz utilisation %.2f of the allowed rate over the whole run (tail included)", util)
+	if util < 0.85 {
+		t.Errorf("musicbrainz utilisation %.2f, want at least 0.9 while busy", util)
 	}
 	if got := b.queueDepth(broker.DeadLetterQueue); got != 0 {
 		t.Errorf("DLQ depth = %d, want 0", got)

@@ -170,7 +170,15 @@ func (c *Cache) Fetch(ctx context.Context, prov, kind, key string, force bool,
 	type answer struct {
 		recs []provider.Recording
 	}
-	v, err, _ := c.group.Do(key, func() (any, error) {
+	ch := c.group.DoChan(key, func() (any, error) {
+		// The shared call must not die with the first caller's
+		// cancellation, but it keeps the caller's deadline (TASK_TIMEOUT).
+		fctx := context.WithoutCancel(ctx)
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithDeadline(fctx, dl)
+			defer cancel()
+		}
 		// Across processes: one worker asks, the others read its answer.
 		if !force {
 			release, e, hit := c.lockOrWait(ctx, prov, key)
@@ -182,7 +190,7 @@ func (c *Cache) Fetch(ctx context.Context, prov, kind, key string, force bool,
 			}
 			defer release()
 		}
-		recs, err := fetch(context.WithoutCancel(ctx))
+		recs, err := fetch(fctx)
 		switch {
 		case err == nil:
 			ttl := c.cfg.TTLs.forKind(kind)
@@ -198,10 +206,15 @@ func (c *Cache) Fetch(ctx context.Context, prov, kind, key string, force bool,
 			return nil, err
 		}
 	})
-	if err != nil {
-		return nil, Result{}, err
+	select {
+	case <-ctx.Done():
+		return nil, Result{}, &provider.Error{Provider: prov, Kind: provider.KindUnavailable, Err: ctx.Err()}
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, Result{}, res.Err
+		}
+		return res.Val.(answer).recs, Result{}, nil
 	}
-	return v.(answer).recs, Result{}, nil
 }
 
 // lockOrWait takes the fleet-wide lock of key, or waits until its holder
@@ -222,6 +235,13 @@ func (c *Cache) lockOrWait(ctx context.Context, prov, key string) (release func(
 			return noop, entry{}, false
 		}
 		if ok {
+			// Another worker may have cached the answer and released the
+			// lock between our miss and our lock: look once more.
+			if e, hit := c.peek(ctx, key); hit {
+				c.unlock(lockKey, token)
+				c.cfg.Metrics.CacheResult(prov, "hit")
+				return noop, e, true
+			}
 			return func() { c.unlock(lockKey, token) }, entry{}, false
 		}
 		// Someone else is asking: wait for the answer to land.

@@ -1,10 +1,12 @@
 package providersim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -260,6 +262,16 @@ func (s *Server) provider(name string, h func(*respWriter, *http.Request)) http.
 			s.stats.finished(name, rw.status, rw.why)
 		}()
 		if d := s.latency(); d > 0 {
+			// Read the body first: net/http notices a departed client only
+			// once the body is consumed.
+			if r.Body != nil {
+				body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+				if err != nil {
+					rw.status = 499
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			if err := s.sleep(r.Context(), d); err != nil {
 				rw.status = 499 // client went away, as nginx logs it
 				return

@@ -134,7 +134,9 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	defer stopAux()
 	var aux errgroup.Group
 	aux.Go(func() error { return srv.Run(auxCtx) })
-	aux.Go(func() error { watchRedis(auxCtx, rdb, m, log); return nil })
+	redisCheck := watchRedis(rdb, m, log)
+	redisCheck(auxCtx) // the gauge is right from the first scrape
+	aux.Go(func() error { runEvery(auxCtx, redisCheckInterval, redisCheck); return nil })
 	if cfg.CoverageRefreshInterval > 0 {
 		refresher := store.NewCoverageRefresher(st.Pool(), store.CoverageRefresherConfig{
 			Interval: cfg.CoverageRefreshInterval,
@@ -178,11 +180,11 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	return nil
 }
 
-// watchRedis keeps enrichment_redis_up current and logs one warning per
-// outage.
-func watchRedis(ctx context.Context, rdb *redis.Client, m *metrics.Worker, log *zap.Logger) {
+// watchRedis returns a check that keeps enrichment_redis_up current and
+// logs one warning per outage.
+func watchRedis(rdb *redis.Client, m *metrics.Worker, log *zap.Logger) func(ctx context.Context) {
 	up := true
-	check := func() {
+	return func(ctx context.Context) {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := rdb.Ping(cctx).Err()
 		cancel()
@@ -199,15 +201,18 @@ func watchRedis(ctx context.Context, rdb *redis.Client, m *metrics.Worker, log *
 			m.RedisUp.Set(1)
 		}
 	}
-	check()
-	t := time.NewTicker(redisCheckInterval)
+}
+
+// runEvery calls f every interval until ctx is cancelled.
+func runEvery(ctx context.Context, interval time.Duration, f func(ctx context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			check()
+			f(ctx)
 		}
 	}
 }

@@ -1,0 +1,556 @@
+package cache_test
+
+// Tests of cache.Cache on the real Redis (TEST_REDIS_URL, default
+// redis://127.0.0.1:6379/0), each under its own key prefix, and on a Redis
+// that cannot be reached.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/djmeta/enrichment/internal/cache"
+	"github.com/djmeta/enrichment/internal/metrics"
+	"github.com/djmeta/enrichment/internal/provider"
+	"github.com/djmeta/enrichment/internal/testinfra"
+)
+
+const prov = provider.MusicBrainz
+
+// Distinct TTLs, so a key's TTL tells which one was used.
+var ttls = cache.TTLs{Lookup: 4 * time.Hour, ISRC: 3 * time.Hour, Search: 2 * time.Hour, Negative: 10 * time.Minute}
+
+var glue = []provider.Recording{{
+	Provider: prov, ID: "5b3c4f6e-0f3a-4a43-9a2c-7c0b2f4d6e11", Title: "Glue",
+	Artists: []string{"Bicep"}, DurationMS: 338801, ISRCs: []string{"GBAUJ1749341"},
+}}
+
+// env is one test's cache on the shared Redis under a unique prefix.
+type env struct {
+	rdb *redis.Client
+	c   *cache.Cache
+	pm  *metrics.Providers
+}
+
+// newEnv returns a cache on the real Redis under a fresh prefix; the keys
+// are removed when the test ends.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	url, prefix := testinfra.RedisURL(t)
+	opts, err := redis.ParseURL(url)
+	testinfra.Must(t, err, "parse TEST_REDIS_URL")
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	testinfra.Must(t, rdb.Ping(ctx).Err(), "ping Redis at "+opts.Addr)
+	t.Cleanup(func() {
+		keys, err := rdb.Keys(ctx, prefix+"*").Result()
+		if err == nil && len(keys) > 0 {
+			_ = rdb.Del(ctx, keys...).Err()
+		}
+	})
+	pm := metrics.NewProviders(prometheus.NewRegistry())
+	return &env{rdb: rdb, pm: pm, c: cache.New(rdb, cache.Config{Prefix: prefix, TTLs: ttls, Metrics: pm})}
+}
+
+// results returns the enrichment_cache_requests_total counts for prov.
+func results(pm *metrics.Providers) (hit, miss, errs float64) {
+	return testutil.ToFloat64(pm.Cache.WithLabelValues(prov, "hit")),
+		testutil.ToFloat64(pm.Cache.WithLabelValues(prov, "miss")),
+		testutil.ToFloat64(pm.Cache.WithLabelValues(prov, "error"))
+}
+
+func wantResults(t *testing.T, pm *metrics.Providers, hit, miss, errs float64) {
+	t.Helper()
+	h, m, e := results(pm)
+	if h != hit || m != miss || e != errs {
+		t.Errorf("cache requests hit, miss, error = %v, %v, %v; want %v, %v, %v", h, m, e, hit, miss, errs)
+	}
+}
+
+// counting is a provider call that counts its calls and answers recs, err.
+type counting struct {
+	calls atomic.Int32
+	recs  []provider.Recording
+	err   error
+}
+
+func (f *counting) fetch(context.Context) ([]provider.Recording, error) {
+	f.calls.Add(1)
+	return f.recs, f.err
+}
+
+// wantTTL checks that key expires in (want-5s, want].
+func wantTTL(t *testing.T, rdb *redis.Client, key string, want time.Duration) {
+	t.Helper()
+	got, err := rdb.TTL(context.Background(), key).Result()
+	testinfra.Must(t, err, "TTL "+key)
+	if got > want || got <= want-5*time.Second {
+		t.Errorf("TTL of %s = %s, want %s", key, got, want)
+	}
+}
+
+func notFound() error {
+	return &provider.Error{Provider: prov, Kind: provider.KindNotFound, Status: 404, Err: errors.New("Not Found")}
+}
+
+func TestHitAfterMiss(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		kind    string
+		recs    []provider.Recording
+		wantTTL time.Duration
+	}{
+		{cache.KindLookup, glue, ttls.Lookup},
+		{cache.KindISRC, glue, ttls.ISRC},
+		{cache.KindSearch, glue, ttls.Search},
+		// No candidates is an answer too, kept for the negative TTL.
+		{cache.KindSearch, nil, ttls.Negative},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s with %d candidates", tt.kind, len(tt.recs)), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			f := &counting{recs: tt.recs}
+			key := e.c.Key(prov, tt.kind, "Bicep", "Glue")
+
+			got, res, err := e.c.Fetch(ctx, prov, tt.kind, key, false, f.fetch)
+			if err != nil || res.Hit {
+				t.Fatalf("first Fetch: hit %v, error %v; want a miss without error", res.Hit, err)
+			}
+			if diff := cmp.Diff(tt.recs, got); diff != "" {
+				t.Errorf("first Fetch mismatch (-want +got):\n%s", diff)
+			}
+			wantTTL(t, e.rdb, key, tt.wantTTL)
+
+			got, res, err = e.c.Fetch(ctx, prov, tt.kind, key, false, f.fetch)
+			if err != nil || !res.Hit {
+				t.Fatalf("second Fetch: hit %v, error %v; want a hit without error", res.Hit, err)
+			}
+			if diff := cmp.Diff(tt.recs, got); diff != "" {
+				t.Errorf("second Fetch mismatch (-want +got):\n%s", diff)
+			}
+			if n := f.calls.Load(); n != 1 {
+				t.Errorf("provider calls = %d, want 1", n)
+			}
+			wantResults(t, e.pm, 1, 1, 0)
+		})
+	}
+}
+
+func TestNotFoundIsCachedForNegativeTTL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	f := &counting{err: notFound()}
+	key := e.c.Key(prov, cache.KindLookup, "00000000-0000-4000-8000-000000000000")
+	for i, wantHit := range []bool{false, true, true} {
+		recs, res, err := e.c.Fetch(ctx, prov, cache.KindLookup, key, false, f.fetch)
+		if !provider.IsNotFound(err) || len(recs) != 0 {
+			t.Errorf("Fetch %d = %v, %v; want no candidates and a not-found error", i+1, recs, err)
+		}
+		var pe *provider.Error
+		if errors.As(err, &pe) && pe.Provider != prov {
+			t.Errorf("Fetch %d: error provider = %q, want %q", i+1, pe.Provider, prov)
+		}
+		if res.Hit != wantHit {
+			t.Errorf("Fetch %d: hit = %v, want %v", i+1, res.Hit, wantHit)
+		}
+	}
+	if n := f.calls.Load(); n != 1 {
+		t.Errorf("provider calls = %d, want 1", n)
+	}
+	wantTTL(t, e.rdb, key, ttls.Negative)
+	wantResults(t, e.pm, 2, 1, 0)
+}
+
+func TestErrorsAreNeverCached(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"unavailable", &provider.Error{Provider: prov, Kind: provider.KindUnavailable, Status: 503}},
+		{"rate limited", &provider.Error{Provider: prov, Kind: provider.KindRateLimited, Status: 429, RetryAfter: time.Minute}},
+		{"unauthorized", &provider.Error{Provider: prov, Kind: provider.KindUnauthorized, Status: 401}},
+		{"bad response", &provider.Error{Provider: prov, Kind: provider.KindBadResponse, Status: 200}},
+		{"not a provider error", context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			f := &counting{err: tt.err}
+			key := e.c.Key(prov, cache.KindSearch, "Bicep", "Glue")
+			for i := range 2 {
+				_, res, err := e.c.Fetch(ctx, prov, cache.KindSearch, key, false, f.fetch)
+				if !errors.Is(err, tt.err) || res.Hit {
+					t.Errorf("Fetch %d: hit %v, error %v; want a miss with %v", i+1, res.Hit, err, tt.err)
+				}
+			}
+			if n := f.calls.Load(); n != 2 {
+				t.Errorf("provider calls = %d, want 2 (the error was not cached)", n)
+			}
+			if n := e.rdb.Exists(ctx, key).Val(); n != 0 {
+				t.Errorf("key %s exists after an error", key)
+			}
+			// The next answer is cached as usual.
+			f.err, f.recs = nil, glue
+			if _, _, err := e.c.Fetch(ctx, prov, cache.KindSearch, key, false, f.fetch); err != nil {
+				t.Fatalf("Fetch after recovery: %v", err)
+			}
+			if _, res, _ := e.c.Fetch(ctx, prov, cache.KindSearch, key, false, f.fetch); !res.Hit {
+				t.Errorf("Fetch after a good answer: hit = false, want true")
+			}
+			wantResults(t, e.pm, 1, 3, 0)
+		})
+	}
+}
+
+func TestForceRefreshBypassesReadsButWrites(t *testing.T) {
+	t.Parallel()
+	remix := []provider.Recording{{Provider: prov, ID: "0c6e1b52-7a51-4f4a-9b0a-2f5a3c1d9e22", Title: "Glue (Hammer Remix)", Artists: []string{"Bicep"}}}
+	tests := []struct {
+		name string
+		// What the forced call answers.
+		freshRecs []provider.Recording
+		freshErr  error
+		wantErr   bool // a not-found answer
+		want      []provider.Recording
+	}{
+		{name: "new candidates replace the cached ones", freshRecs: remix, want: remix},
+		{name: "a not-found answer replaces the cached candidates", freshErr: notFound(), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			key := e.c.Key(prov, cache.KindSearch, "Bicep", "Glue")
+			old := &counting{recs: glue}
+			if _, _, err := e.c.Fetch(ctx, prov, cache.KindSearch, key, false, old.fetch); err != nil {
+				t.Fatalf("filling Fetch: %v", err)
+			}
+
+			fresh := &counting{recs: tt.freshRecs, err: tt.freshErr}
+			got, res, err := e.c.Fetch(ctx, prov, cache.KindSearch, key, true, fresh.fetch)
+			if res.Hit || provider.IsNotFound(err) != tt.wantErr {
+				t.Errorf("forced Fetch: hit %v, error %v; want a provider call, not-found %v", res.Hit, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("forced Fetch mismatch (-want +got):\n%s", diff)
+			}
+			if n := fresh.calls.Load(); n != 1 {
+				t.Errorf("provider calls of the forced Fetch = %d, want 1", n)
+			}
+
+			// A plain read now gets the forced answer from the cache.
+			stale := &counting{recs: glue}
+			got, res, err = e.c.Fetch(ctx, prov, cache.KindSearch, key, false, stale.fetch)
+			if !res.Hit || provider.IsNotFound(err) != tt.wantErr {
+				t.Errorf("Fetch after the forced one: hit %v, error %v; want a hit, not-found %v", res.Hit, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Fetch after the forced one mismatch (-want +got):\n%s", diff)
+			}
+			if n := stale.calls.Load(); n != 0 {
+				t.Errorf("provider calls after the forced Fetch = %d, want 0", n)
+			}
+			// The forced call read nothing: one miss (filling), one hit.
+			wantResults(t, e.pm, 1, 1, 0)
+		})
+	}
+}
+
+func TestKeyNormalisation(t *testing.T) {
+	t.Parallel()
+	c := cache.New(nil, cache.Config{Prefix: "p:"})
+	type req struct {
+		prov, kind string
+		parts      []string
+	}
+	search := func(parts ...string) req { return req{prov, cache.KindSearch, parts} }
+	tests := []struct {
+		name string
+		a, b req
+		same bool
+	}{
+		{"case", search("Bicep", "Glue"), search("BICEP", "glue"), true},
+		{"surrounding space", search("Bicep", "Glue"), search("  Bicep\t", "\nGlue "), true},
+		{"inner runs of space", search("Bicep feat. Clara La San", "Saku"), search("Bicep  feat.\tClara   La San", "Saku"), true},
+		{"other title", search("Bicep", "Glue"), search("Bicep", "Glue (Radio Edit)"), false},
+		{"part boundaries", search("Bicep Gl", "ue"), search("Bicep", "Gl ue"), false},
+		{"other kind", search("Bicep", "Glue"), req{prov, cache.KindLookup, []string{"Bicep", "Glue"}}, false},
+		{"other provider", search("Bicep", "Glue"), req{provider.Spotify, cache.KindSearch, []string{"Bicep", "Glue"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ka, kb := c.Key(tt.a.prov, tt.a.kind, tt.a.parts...), c.Key(tt.b.prov, tt.b.kind, tt.b.parts...)
+			if (ka == kb) != tt.same {
+				t.Errorf("Key(%q) = %s, Key(%q) = %s; want equal %v", tt.a.parts, ka, tt.b.parts, kb, tt.same)
+			}
+		})
+	}
+
+	// Equal keys share the cached answer.
+	e := newEnv(t)
+	ctx := context.Background()
+	f := &counting{recs: glue}
+	if _, _, err := e.c.Fetch(ctx, prov, cache.KindSearch, e.c.Key(prov, cache.KindSearch, "Bicep", "Glue"), false, f.fetch); err != nil {
+		t.Fatalf("first Fetch: %v", err)
+	}
+	if _, res, _ := e.c.Fetch(ctx, prov, cache.KindSearch, e.c.Key(prov, cache.KindSearch, " BICEP ", "glue"), false, f.fetch); !res.Hit {
+		t.Errorf("Fetch under the normalised-equal key: hit = false, want true")
+	}
+	if n := f.calls.Load(); n != 1 {
+		t.Errorf("provider calls = %d, want 1", n)
+	}
+}
+
+// TestConcurrentMissesCallTheProviderOnce runs N concurrent Fetches of one
+// key in one process while the first provider call is held: every caller
+// misses the cache, all share that one call, and its answer is cached.
+//
+// It runs in a synctest bubble so that synctest.Wait tells when every other
+// caller is parked on the in-flight call (a goroutine blocked on Redis I/O
+// is not durably blocked, so Wait also waits out their cache lookups).
+// Without it, a caller could still sit between its cache miss and the
+// in-flight call when the first call is released, and ask again.
+func TestConcurrentMissesCallTheProviderOnce(t *testing.T) {
+	t.Parallel()
+	url, prefix := testinfra.RedisURL(t)
+	opts, err := redis.ParseURL(url)
+	testinfra.Must(t, err, "parse TEST_REDIS_URL")
+	const n = 8
+	synctest.Test(t, func(t *testing.T) {
+		opts.PoolSize = 2 * n // no caller waits for a connection
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		pm := metrics.NewProviders(prometheus.NewRegistry())
+		c := cache.New(rdb, cache.Config{Prefix: prefix, TTLs: ttls, Metrics: pm})
+		ctx := context.Background()
+		key := c.Key(prov, cache.KindSearch, "Bicep", "Glue")
+		defer rdb.Del(ctx, key)
+
+		var calls atomic.Int32
+		release := make(chan struct{})
+		fetch := func(context.Context) ([]provider.Recording, error) {
+			calls.Add(1)
+			<-release
+			return glue, nil
+		}
+		type answer struct {
+			recs []provider.Recording
+			res  cache.Result
+			err  error
+		}
+		answers := make(chan answer, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				recs, res, err := c.Fetch(ctx, prov, cache.KindSearch, key, false, fetch)
+				answers <- answer{recs, res, err}
+			})
+		}
+		synctest.Wait() // one caller holds the provider call, the others wait for it
+		if got := calls.Load(); got != 1 {
+			t.Errorf("provider calls in flight = %d for %d concurrent misses, want 1", got, n)
+		}
+		close(release)
+		wg.Wait()
+		close(answers)
+		for a := range answers {
+			if a.err != nil || a.res.Hit {
+				t.Errorf("Fetch: hit %v, error %v; want a miss without error", a.res.Hit, a.err)
+			}
+			if diff := cmp.Diff(glue, a.recs); diff != "" {
+				t.Errorf("Fetch mismatch (-want +got):\n%s", diff)
+			}
+		}
+		if got := calls.Load(); got != 1 {
+			t.Errorf("provider calls = %d, want 1", got)
+		}
+		wantResults(t, pm, 0, n, 0)
+		if _, res, err := c.Fetch(ctx, prov, cache.KindSearch, key, false, fetch); err != nil || !res.Hit {
+			t.Errorf("Fetch afterwards: hit %v, error %v; want a hit", res.Hit, err)
+		}
+	})
+}
+
+// lockHooks watch the fleet-wide lock of one Cache's Redis client: refused
+// reports (once) that a SET NX of the lock was refused; hold delays the
+// unlock script until it is closed.
+type lockHooks struct {
+	refused chan<- struct{}
+	once    sync.Once
+	hold    <-chan struct{}
+}
+
+func (h *lockHooks) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *lockHooks) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); h.hold != nil && (name == "evalsha" || name == "eval") {
+			<-h.hold
+		}
+		err := next(ctx, cmd)
+		if bc, ok := cmd.(*redis.BoolCmd); ok && h.refused != nil && cmd.Name() == "set" && !bc.Val() {
+			h.once.Do(func() { h.refused <- struct{}{} })
+		}
+		return err
+	}
+}
+
+func (h *lockHooks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestFleetWideLockOneProviderCall plays several workers (one Cache and
+// Redis client each) missing the same key: the first takes the lock and
+// asks the provider; the others, refused the lock, wait for its answer in
+// Redis and never ask. The first worker's unlock is held until every other
+// one has its answer, so none can take the lock after it.
+func TestFleetWideLockOneProviderCall(t *testing.T) {
+	t.Parallel()
+	url, prefix := testinfra.RedisURL(t)
+	opts, err := redis.ParseURL(url)
+	testinfra.Must(t, err, "parse TEST_REDIS_URL")
+	ctx := context.Background()
+	newCache := func(h *lockHooks) (*cache.Cache, *metrics.Providers) {
+		rdb := redis.NewClient(opts)
+		t.Cleanup(func() { _ = rdb.Close() })
+		rdb.AddHook(h)
+		pm := metrics.NewProviders(prometheus.NewRegistry())
+		return cache.New(rdb, cache.Config{Prefix: prefix, TTLs: ttls, Metrics: pm,
+			LockTTL: 10 * time.Second, PollInterval: time.Millisecond}), pm
+	}
+	const others = 3
+	unlock := make(chan struct{})
+	first, _ := newCache(&lockHooks{hold: unlock})
+	key := first.Key(prov, cache.KindSearch, "Bicep", "Glue")
+	t.Cleanup(func() {
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		_ = rdb.Del(ctx, key, key+":lock").Err()
+	})
+
+	var calls atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	fetch := func(context.Context) ([]provider.Recording, error) {
+		if calls.Add(1) == 1 {
+			close(entered)
+		}
+		<-release
+		return glue, nil
+	}
+	type answer struct {
+		recs []provider.Recording
+		err  error
+	}
+	firstDone := make(chan answer, 1)
+	go func() {
+		recs, _, err := first.Fetch(ctx, prov, cache.KindSearch, key, false, fetch)
+		firstDone <- answer{recs, err}
+	}()
+	<-entered // the first worker holds the lock and the provider call
+
+	refused := make(chan struct{}, others)
+	answers := make(chan answer, others)
+	var pms []*metrics.Providers
+	for range others {
+		c, pm := newCache(&lockHooks{refused: refused})
+		pms = append(pms, pm)
+		go func() {
+			recs, _, err := c.Fetch(ctx, prov, cache.KindSearch, key, false, fetch)
+			answers <- answer{recs, err}
+		}()
+	}
+	for range others {
+		<-refused // each other worker missed and was refused the lock
+	}
+	close(release)
+	for range others {
+		a := <-answers
+		if a.err != nil {
+			t.Errorf("waiting worker: error %v, want the first worker's answer", a.err)
+		}
+		if diff := cmp.Diff(glue, a.recs); diff != "" {
+			t.Errorf("waiting worker's answer mismatch (-want +got):\n%s", diff)
+		}
+	}
+	close(unlock)
+	if a := <-firstDone; a.err != nil || !cmp.Equal(glue, a.recs) {
+		t.Errorf("first worker: %v, %v; want its provider answer", a.recs, a.err)
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("provider calls = %d for %d workers, want 1", got, others+1)
+	}
+	for i, pm := range pms {
+		if _, miss, errs := results(pm); miss != 1 || errs != 0 {
+			t.Errorf("waiting worker %d: cache misses, errors = %v, %v; want 1, 0", i+1, miss, errs)
+		}
+	}
+}
+
+func TestRedisUnreachable(t *testing.T) {
+	t.Parallel()
+	// Nothing listens on port 1.
+	rdb := redis.NewClient(&redis.Options{
+		Addr: "127.0.0.1:1", DialTimeout: 250 * time.Millisecond, DialerRetries: 1, MaxRetries: -1,
+	})
+	t.Cleanup(func() { _ = rdb.Close() })
+	if err := rdb.Ping(context.Background()).Err(); err == nil {
+		t.Fatal("something answers on 127.0.0.1:1")
+	}
+	pm := metrics.NewProviders(prometheus.NewRegistry())
+	var states []bool
+	var mu sync.Mutex
+	c := cache.New(rdb, cache.Config{Prefix: testinfra.Name("t") + ":", TTLs: ttls, Metrics: pm,
+		OnState: func(up bool) { mu.Lock(); states = append(states, up); mu.Unlock() }})
+
+	tests := []struct {
+		name string
+		f    *counting
+	}{
+		{"candidates", &counting{recs: glue}},
+		{"not found", &counting{err: notFound()}},
+		{"provider error", &counting{err: &provider.Error{Provider: prov, Kind: provider.KindUnavailable, Status: 503}}},
+	}
+	const calls = 3
+	for _, tt := range tests {
+		key := c.Key(prov, cache.KindSearch, tt.name)
+		for i := range calls {
+			recs, res, err := c.Fetch(context.Background(), prov, cache.KindSearch, key, false, tt.f.fetch)
+			if res.Hit || !errors.Is(err, tt.f.err) && !(err == nil && tt.f.err == nil) {
+				t.Errorf("%s: Fetch %d: hit %v, error %v; want the provider's answer (error %v)", tt.name, i+1, res.Hit, err, tt.f.err)
+			}
+			if diff := cmp.Diff(tt.f.recs, recs); diff != "" {
+				t.Errorf("%s: Fetch %d mismatch (-want +got):\n%s", tt.name, i+1, diff)
+			}
+		}
+		if n := tt.f.calls.Load(); n != calls {
+			t.Errorf("%s: provider calls = %d, want %d (every Fetch)", tt.name, n, calls)
+		}
+	}
+	wantResults(t, pm, 0, 0, float64(calls*len(tests)))
+	if got := c.Outages(); got != 1 {
+		t.Errorf("Outages() = %d, want 1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]bool{false}, states); diff != "" {
+		t.Errorf("OnState calls mismatch (-want +got):\n%s", diff)
+	}
+}

@@ -27,8 +27,9 @@ type Source struct {
 
 // Engine is the real Pipeline: for each enabled provider it looks up known
 // ids first, then an ISRC (given or learned from an earlier provider), then
-// searches; it scores candidates with package match and merges the fields
-// with a documented precedence (docs/matching.md).
+// searches (once more, wider, when nothing matched); it scores candidates
+// with package match and merges the fields with a documented precedence
+// (docs/matching.md).
 type Engine struct {
 	sources []Source // in query order: Spotify, MusicBrainz, Discogs
 	cache   *cache.Cache
@@ -143,13 +144,51 @@ func (e *Engine) candidates(ctx context.Context, c provider.Client, t task.Task,
 			return nil, "isrc", notes, err
 		}
 	}
-	recs, err := e.fetch(ctx, name, cache.KindSearch, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
-		return c.Search(ctx, provider.Query{Artist: t.Artist, Title: t.Title})
-	}, t.Artist, t.Title)
-	if provider.IsNotFound(err) {
-		return nil, "search", notes, nil
+	search := func(artist, title string) ([]provider.Recording, error) {
+		recs, err := e.fetch(ctx, name, cache.KindSearch, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
+			return c.Search(ctx, provider.Query{Artist: artist, Title: title})
+		}, artist, title)
+		if provider.IsNotFound(err) {
+			return nil, nil
+		}
+		return recs, err
 	}
-	return recs, "search", notes, err
+	recs, err := search(t.Artist, t.Title)
+	if err != nil {
+		return nil, "search", notes, err
+	}
+	if len(recs) > 0 {
+		if d, _ := match.Choose(e.match, *q, recs); d.Best != nil {
+			return recs, "search", notes, nil
+		}
+	}
+	// No match: once more, wider (the first artist, no feat., no "Original
+	// Mix"), when that is another request. Both answers are judged against
+	// the full entry, so a wider search finds more but accepts no less.
+	if artist, title, ok := match.BroadQuery(t.Artist, t.Title); ok {
+		more, err := search(artist, title)
+		if err != nil {
+			return nil, "broad search", notes, err
+		}
+		return appendNew(recs, more), "broad search", notes, nil
+	}
+	return recs, "search", notes, nil
+}
+
+// appendNew appends the recordings of more that recs does not hold yet.
+func appendNew(recs, more []provider.Recording) []provider.Recording {
+	type key struct{ id, pos string }
+	seen := make(map[key]bool, len(recs))
+	for _, r := range recs {
+		seen[key{r.ID, r.Position}] = true
+	}
+	for _, r := range more {
+		if k := (key{r.ID, r.Position}); !seen[k] {
+			seen[k] = true
+			recs = append(recs, r)
+		}
+	}
+	return recs
 }
 
 func (e *Engine) fetch(ctx context.Context, prov, kind string, force bool,
@@ -262,8 +301,11 @@ func (e *Engine) merge(t task.Task, parsed match.Track, outs []providerOutcome) 
 	}
 	sp, mb, dc := best[provider.Spotify], best[provider.MusicBrainz], best[provider.Discogs]
 	if sp != nil {
-		r.SpotifyID = sp.Recording.ID
-		set("spotify_id", sp.Recording.ID, provider.Spotify, sp.Score.Total)
+		// The same recording on several albums has one Spotify id per album:
+		// take the track of the release that first carried it.
+		id := preferredCandidate(append([]match.Candidate{*sp}, equiv[provider.Spotify]...)).Recording.ID
+		r.SpotifyID = id
+		set("spotify_id", id, provider.Spotify, sp.Score.Total)
 	}
 	if mb != nil {
 		r.MusicBrainzID = mb.Recording.ID
@@ -383,6 +425,29 @@ func preferredRelease(cands []match.Candidate) provider.Release {
 	if len(all) == 0 {
 		return provider.Release{}
 	}
+	sort.SliceStable(all, func(i, j int) bool { return releaseBefore(all[i], all[j]) })
+	return all[0]
+}
+
+// preferredCandidate is the candidate on the preferred release (see
+// preferredRelease); the first one when none names a release.
+func preferredCandidate(cands []match.Candidate) match.Candidate {
+	best := 0
+	for i := 1; i < len(cands); i++ {
+		if len(cands[i].Recording.Releases) == 0 {
+			continue
+		}
+		if len(cands[best].Recording.Releases) == 0 ||
+			releaseBefore(preferredRelease(cands[i:i+1]), preferredRelease(cands[best:best+1])) {
+			best = i
+		}
+	}
+	return cands[best]
+}
+
+// releaseBefore orders releases: single or EP, album, unknown, compilation;
+// then the earlier known date.
+func releaseBefore(a, b provider.Release) bool {
 	rank := func(t string) int {
 		switch t {
 		case "single", "ep":
@@ -394,18 +459,15 @@ func preferredRelease(cands []match.Candidate) provider.Release {
 		}
 		return 2
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if ri, rj := rank(all[i].Type), rank(all[j].Type); ri != rj {
-			return ri < rj
-		}
-		di, oki := parseDate(all[i].Date)
-		dj, okj := parseDate(all[j].Date)
-		if oki != okj {
-			return oki
-		}
-		return oki && di.Before(dj)
-	})
-	return all[0]
+	if ra, rb := rank(a.Type), rank(b.Type); ra != rb {
+		return ra < rb
+	}
+	da, oka := parseDate(a.Date)
+	db, okb := parseDate(b.Date)
+	if oka != okb {
+		return oka
+	}
+	return oka && da.Before(db)
 }
 
 // parseDate reads YYYY-MM-DD, YYYY-MM or YYYY (the first day of the period).

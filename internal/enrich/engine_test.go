@@ -145,3 +145,66 @@ func TestEnginePartialAndRetry(t *testing.T) {
 		t.Errorf("every provider answered, none matched = %s, %v; want not_found", r.Status, err)
 	}
 }
+
+// queryClient answers searches by query, so a test can tell the first
+// search from the broad one.
+type queryClient struct {
+	fakeClient
+	byQuery map[provider.Query][]provider.Recording
+}
+
+func (c *queryClient) Search(_ context.Context, q provider.Query) ([]provider.Recording, error) {
+	c.record("search:" + q.Artist + "|" + q.Title)
+	return c.byQuery[q], nil
+}
+
+func TestEngineBroadSearch(t *testing.T) {
+	tears := provider.Recording{Provider: provider.Discogs, ID: "77", Title: "Tears", Artists: []string{"Frankie Knuckles", "Satoshi Tomiie"},
+		DurationMS: 468000, Releases: []provider.Release{{ID: "77", Type: "single", Date: "1989"}}}
+	dc := &queryClient{fakeClient: fakeClient{name: provider.Discogs}, byQuery: map[provider.Query][]provider.Recording{
+		{Artist: "Frankie Knuckles", Title: "Tears"}: {tears},
+	}}
+	e := NewEngine([]Source{{Client: dc}}, nil, match.DefaultConfig(), nil)
+	r, err := e.Enrich(context.Background(), task.Task{TrackID: "t", Artist: "Frankie Knuckles pres. Satoshi Tomiie", Title: "Tears"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DiscogsReleaseID != 77 {
+		t.Errorf("discogs_release_id = %d, want 77 from the broad search", r.DiscogsReleaseID)
+	}
+	want := []string{"search:Frankie Knuckles pres. Satoshi Tomiie|Tears", "search:Frankie Knuckles|Tears"}
+	if len(dc.calls) != 2 || dc.calls[0] != want[0] || dc.calls[1] != want[1] {
+		t.Errorf("calls = %q, want %q", dc.calls, want)
+	}
+
+	// A single artist and a plain title: the broad search would be the same
+	// request, so there is none.
+	dc.calls = nil
+	if _, err := e.Enrich(context.Background(), task.Task{TrackID: "t", Artist: "Bicep", Title: "Glue"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dc.calls) != 1 {
+		t.Errorf("calls = %q, want one search", dc.calls)
+	}
+}
+
+func TestEngineSpotifyIDOfTheFirstRelease(t *testing.T) {
+	onAlbum := func(id, typ, date string) provider.Recording {
+		r := glue(provider.Spotify, id, "Glue", 269000, "GBCEL1700123")
+		r.Releases = []provider.Release{{ID: "alb-" + id, Type: typ, Date: date}}
+		return r
+	}
+	sp := &fakeClient{name: provider.Spotify, search: []provider.Recording{
+		onAlbum("0000000000000000000003", "compilation", "2016-05-01"),
+		onAlbum("0000000000000000000002", "album", "2017-09-01"),
+		onAlbum("0000000000000000000001", "single", "2017-06-02"),
+	}}
+	e := NewEngine([]Source{{Client: sp}}, nil, match.DefaultConfig(), nil)
+	r, err := e.Enrich(context.Background(), task.Task{TrackID: "t", Artist: "Bicep", Title: "Glue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SpotifyID != "0000000000000000000001" {
+		t.Errorf("spotify_id = %q, want the single's track", r.SpotifyID)
+	}
+}

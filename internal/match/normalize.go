@@ -47,10 +47,13 @@ func Key(s string) string {
 	return strings.TrimSpace(nonWord.ReplaceAllString(s, " "))
 }
 
-var discogsSuffix = regexp.MustCompile(`\s*\(\d+\)$`)
+// discogsSuffix is Discogs' numbering "(2)" or a country tag some
+// tracklists add to tell namesakes apart ("WEISS (UK)").
+var discogsSuffix = regexp.MustCompile(`\s*\((?:\d+|[A-Z]{2,3})\)$`)
 
-// ArtistKey normalises one artist name: Discogs numbering "(2)" and the
-// trailing "*" of name variations are removed, a leading "the" dropped.
+// ArtistKey normalises one artist name: Discogs numbering "(2)", a country
+// tag "(UK)" and the trailing "*" of name variations are removed, a leading
+// "the" dropped.
 func ArtistKey(name string) string {
 	name = strings.TrimSpace(name)
 	name = strings.TrimSuffix(name, "*")

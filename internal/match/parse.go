@@ -18,8 +18,10 @@ const (
 	VersionInstrumental = "instrumental"
 	VersionEdit         = "edit"
 	VersionAcappella    = "acappella"
+	VersionVocal        = "vocal"
 	VersionRemix        = "remix"
 	VersionLive         = "live"
+	VersionDemo         = "demo"
 )
 
 // Version is what distinguishes recordings of one song.
@@ -47,6 +49,9 @@ func (v Version) Same(o Version) bool {
 // String renders the version for logs and metadata.
 func (v Version) String() string {
 	if len(v.Remixers) == 0 {
+		if v.Extended {
+			return v.Kind + " (extended)"
+		}
 		return v.Kind
 	}
 	s := strings.Join(v.Remixers, ", ") + " " + v.Kind
@@ -58,12 +63,19 @@ func (v Version) String() string {
 
 // Track is a parsed tracklist entry or candidate.
 type Track struct {
-	// Base is the title without version and featured artists, as a key.
-	Base    string  `json:"base"`
+	// Base is the title without version and featured artists, as a key;
+	// bracketed words that name no version ("(Da Ba Dee)") stay in it.
+	Base string `json:"base"`
+	// Main is Base without those bracketed words, set only when it differs
+	// ("blue" for "Blue (Da Ba Dee)"): a scrape or a provider may leave a
+	// subtitle out.
+	Main    string  `json:"main,omitempty"`
 	Version Version `json:"version"`
 	// Artists is the set of artist keys, featured artists included, remixers
 	// excluded.
 	Artists []string `json:"artists"`
+	// Featured are the artists named after "feat." (a subset of Artists).
+	Featured []string `json:"featured,omitempty"`
 	// Placeholder marks "ID - ID" style entries that name no track.
 	Placeholder bool `json:"placeholder,omitempty"`
 }
@@ -74,8 +86,14 @@ var (
 	dashSuffixRE = regexp.MustCompile(`^(.+?)\s+[-–—]\s+(.+)$`)
 	featRE       = regexp.MustCompile(`(?i)^(?:feat\.?|ft\.?|featuring|with)\s+(.+)$`)
 	featInlineRE = regexp.MustCompile(`(?i)\s+(?:feat\.?|ft\.?|featuring)\s+(.+)$`)
-	artistSplit  = regexp.MustCompile(`(?i)\s*(?:,|;|/|\s&\s|\s\+\s|\sand\s|\sx\s|\svs\.?\s|\sversus\s|\sfeat\.?\s|\sft\.?\s|\sfeaturing\s|\swith\s|\smeets\s)\s*`)
-	placeholders = map[string]bool{"id": true, "unknown": true, "unknown artist": true, "tba": true, "untitled": true, "": true}
+	// featSplit splits an artist string at its first "feat.": what follows
+	// are guests.
+	featSplit   = regexp.MustCompile(`(?i)\s(?:feat\.?|ft\.?|featuring)\s`)
+	artistSplit = regexp.MustCompile(`(?i)\s*(?:,|;|/|\s&\s|\s\+\s|\sand\s|\sx\s|\svs\.?\s|\sversus\s|\sfeat\.?\s|\sft\.?\s|\sfeaturing\s|\swith\s|\smeets\s|\spres\.?\s|\spresents\s)\s*`)
+	// placeholderWords are what tracklists write for an unidentified track
+	// ("ID - ID", "Unknown Artist - Untitled", "Four Tet - ID (Bicep Remix)").
+	placeholderWords = map[string]bool{"id": true, "unknown": true, "artist": true, "tba": true, "tbc": true, "untitled": true, "track": true}
+	digitsRE         = regexp.MustCompile(`\d+`)
 )
 
 // plain version phrases (folded keys) and their kinds.
@@ -84,7 +102,7 @@ var plainVersions = map[string]string{
 	"album version": VersionOriginal, "single version": VersionOriginal, "remastered": VersionOriginal,
 	"remaster": VersionOriginal, "main mix": VersionOriginal,
 	"extended mix": VersionExtended, "extended": VersionExtended, "extended version": VersionExtended,
-	"extended edit": VersionExtended, "extended original mix": VersionExtended, "extended vocal mix": VersionExtended,
+	"extended edit": VersionExtended, "extended original mix": VersionExtended, "original extended mix": VersionExtended,
 	"radio edit": VersionRadio, "radio mix": VersionRadio, "radio version": VersionRadio, "radio": VersionRadio,
 	"club mix": VersionClub, "club version": VersionClub, "club": VersionClub,
 	"dub": VersionDub, "dub mix": VersionDub, "dub version": VersionDub,
@@ -92,13 +110,15 @@ var plainVersions = map[string]string{
 	"instrumental": VersionInstrumental, "instrumental mix": VersionInstrumental, "instrumental version": VersionInstrumental,
 	"edit":       VersionEdit,
 	"a cappella": VersionAcappella, "acappella": VersionAcappella, "a capella": VersionAcappella, "acapella": VersionAcappella,
-	"live": VersionLive,
+	"vocal mix": VersionVocal, "vocal version": VersionVocal, "vocal": VersionVocal,
+	"live": VersionLive, "live version": VersionLive,
+	"demo": VersionDemo, "demo version": VersionDemo,
 }
 
 // named version suffixes: "<remixers> Remix" and the like.
 var namedVersionRE = regexp.MustCompile(`^(.+?)\s+(extended\s+)?(remix|rmx|mix|edit|rework|re work|bootleg|flip|refix|vip|dub|version|reprise|remake|interpretation)$`)
 
-var remasterRE = regexp.MustCompile(`^(?:\d{4}\s+)?remaster(?:ed)?(?:\s+\d{4})?(?:\s+version)?$`)
+var remasterRE = regexp.MustCompile(`^(?:\d{4}\s+)?(?:digital(?:ly)?\s+)?remaster(?:ed)?(?:\s+\d{4})?(?:\s+version)?$`)
 
 // classify turns the folded text of a bracket or dash suffix into a version,
 // or reports that it is not version information.
@@ -109,6 +129,9 @@ func classify(s string) (Version, bool) {
 	}
 	if remasterRE.MatchString(k) {
 		return Version{Kind: VersionOriginal}, true
+	}
+	if strings.HasPrefix(k, "live at ") || strings.HasPrefix(k, "live from ") || strings.HasPrefix(k, "live in ") {
+		return Version{Kind: VersionLive}, true
 	}
 	if m := namedVersionRE.FindStringSubmatch(k); m != nil {
 		who, ext, what := m[1], m[2] != "", m[3]
@@ -121,11 +144,16 @@ func classify(s string) (Version, bool) {
 		case "dub":
 			kind = VersionDub
 		case "mix", "version":
-			// "Vocal Mix", "Club Version": a known kind word before it.
+			// "Club Version", "Extended Vocal Mix": a known kind before it.
 			if pk, ok := plainVersions[who+" mix"]; ok && !ext {
 				return Version{Kind: pk}, true
 			}
-			if who == "vocal" || who == "original extended" {
+			if rest, ok := strings.CutPrefix(who, "extended "); ok {
+				if pk, ok := plainVersions[rest+" mix"]; ok {
+					return Version{Kind: pk, Extended: pk != VersionExtended}, true
+				}
+			}
+			if who == "original extended" {
 				return Version{Kind: VersionExtended}, true
 			}
 		}
@@ -160,8 +188,9 @@ func Parse(artist, title string) Track {
 		default:
 			keep = append(keep, inner)
 		}
-		rest = before + after
+		rest = before + " " + after
 	}
+	rest = strings.TrimSpace(rest)
 	// "Title - Extended Mix" / "Title - X Remix" (Spotify style).
 	if m := dashSuffixRE.FindStringSubmatch(rest); m != nil {
 		if v, ok := classify(m[2]); ok {
@@ -176,19 +205,28 @@ func Parse(artist, title string) Track {
 		feats = append(feats, rest[m[2]:m[3]])
 		rest = rest[:m[0]]
 	}
-	base := Key(strings.Join(append([]string{rest}, keep...), " "))
-	t.Base = base
-
-	artists := splitArtists(artist)
-	for _, f := range feats {
-		artists = append(artists, splitArtists(f)...)
+	t.Base = titleKey(strings.Join(append([]string{rest}, keep...), " "))
+	if main := titleKey(rest); len(keep) > 0 && main != "" && main != t.Base {
+		t.Main = main
 	}
-	t.Artists = dedupe(artists)
+
+	main, guests := artist, ""
+	if loc := featSplit.FindStringIndex(" " + artist + " "); loc != nil {
+		s := " " + artist + " "
+		main, guests = s[:loc[0]], s[loc[1]:]
+	}
+	artists := splitArtists(main)
+	var featured, titleFeat []string
+	for _, f := range feats {
+		titleFeat = append(titleFeat, splitArtists(f)...)
+	}
+	featured = append(append(featured, titleFeat...), splitArtists(guests)...)
+	t.Artists = dedupe(append(append([]string(nil), artists...), featured...))
 	// Remixers listed as artists (Spotify does this) are not performers.
-	if len(t.Version.Remixers) > 0 && len(t.Artists) > 1 {
+	if remixText := remixerWords(t.Version); len(remixText) > 0 && len(t.Artists) > 1 {
 		var perf []string
 		for _, a := range t.Artists {
-			if !containsName(t.Version.Remixers, a) {
+			if !containsName(t.Version.Remixers, a) && !wordsIn(a, remixText) {
 				perf = append(perf, a)
 			}
 		}
@@ -196,8 +234,73 @@ func Parse(artist, title string) Track {
 			t.Artists = perf
 		}
 	}
-	t.Placeholder = placeholders[Key(title)] || placeholders[Key(artist)] || base == ""
+	// Guests: those the title names after "feat." (a provider may list them
+	// among the artists too), and those after "feat." in the artist string.
+	for _, f := range dedupe(featured) {
+		if containsName(t.Artists, f) && (containsName(titleFeat, f) || !containsName(artists, f)) {
+			t.Featured = append(t.Featured, f)
+		}
+	}
+	t.Placeholder = placeholderText(t.Base) || allPlaceholders(t.Artists) || t.Base == ""
 	return t
+}
+
+// remixerWords are the words naming the remixers of a version.
+func remixerWords(v Version) map[string]bool {
+	if len(v.Remixers) == 0 {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, r := range v.Remixers {
+		for _, w := range strings.Fields(r) {
+			out[w] = true
+		}
+	}
+	return out
+}
+
+// wordsIn reports whether every word of name is among words, a plural or
+// possessive "s" tolerated ("sandy rivera" in "sandy riveras classic").
+func wordsIn(name string, words map[string]bool) bool {
+	ws := strings.Fields(name)
+	if len(ws) == 0 {
+		return false
+	}
+	for _, w := range ws {
+		if !words[w] && !words[w+"s"] {
+			return false
+		}
+	}
+	return true
+}
+
+var numberedIDRE = regexp.MustCompile(`^id\d+$`)
+
+// placeholderText reports whether a title key is only placeholder words
+// ("id", "untitled", "id2").
+func placeholderText(k string) bool {
+	ws := strings.Fields(k)
+	if len(ws) == 0 {
+		return true
+	}
+	for _, w := range ws {
+		if !placeholderWords[w] && !numberedIDRE.MatchString(w) {
+			return false
+		}
+	}
+	return true
+}
+
+func allPlaceholders(artists []string) bool {
+	if len(artists) == 0 {
+		return true
+	}
+	for _, a := range artists {
+		if !placeholderText(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // merge combines version hints from several brackets, e.g.
@@ -252,4 +355,59 @@ func containsName(set []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// numbers returns the digit groups of a title key, sorted: "raw cuts 3"
+// and "raw cuts 4" are different tracks however similar the letters.
+func numbers(k string) string {
+	ns := digitsRE.FindAllString(k, -1)
+	for i, n := range ns {
+		ns[i] = strings.TrimLeft(n, "0")
+	}
+	sort.Strings(ns)
+	return strings.Join(ns, " ")
+}
+
+var (
+	firstArtistRE = regexp.MustCompile(`(?i)\s(?:feat\.?|ft\.?|featuring|pres\.?|presents|vs\.?|versus|x|&|\+|with|meets)\s|\s*[,/;]\s*`)
+	originalRE    = regexp.MustCompile(`(?i)\s*(?:[\(\[]\s*original(?: mix| version)?\s*[\)\]]|\s[-–—]\s+original(?: mix| version)?\s*$)`)
+	featPartRE    = regexp.MustCompile(`(?i)\s*[\(\[]\s*(?:feat\.?|ft\.?|featuring)\s[^\)\]]*[\)\]]|\s+(?:feat\.?|ft\.?|featuring)\s+[^\(\[]*`)
+)
+
+// BroadQuery is a wider search for a track that a search by the scraped
+// strings did not find: the first artist of the artist string without a
+// "(2)" or "(UK)" tag, and the title without featured artists and without
+// an "Original Mix" suffix, which providers rarely write. ok is false when
+// it would be the same search.
+func BroadQuery(artist, title string) (a, t string, ok bool) {
+	a = strings.TrimSpace(artist)
+	if loc := firstArtistRE.FindStringIndex(" " + a + " "); loc != nil && loc[0] > 0 {
+		a = strings.TrimSpace((" " + a + " ")[:loc[0]])
+	}
+	a = strings.TrimSpace(discogsSuffix.ReplaceAllString(a, ""))
+	t = strings.TrimSpace(originalRE.ReplaceAllString(featPartRE.ReplaceAllString(title, " "), " "))
+	t = strings.Join(strings.Fields(t), " ")
+	if a == "" || t == "" {
+		return artist, title, false
+	}
+	return a, t, a != strings.TrimSpace(artist) || t != strings.Join(strings.Fields(title), " ")
+}
+
+// numberWords are spelled numbers a title may also write in digits ("Two
+// Months Off", "2 Months Off").
+var numberWords = map[string]string{
+	"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+	"eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+	"fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
+}
+
+// titleKey is Key with spelled numbers up to twenty written in digits.
+func titleKey(s string) string {
+	ws := strings.Fields(Key(s))
+	for i, w := range ws {
+		if d, ok := numberWords[w]; ok {
+			ws[i] = d
+		}
+	}
+	return strings.Join(ws, " ")
 }

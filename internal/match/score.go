@@ -32,6 +32,16 @@ const (
 	// artists whose durations differ by at most this are the same recording
 	// (a single and its album copy).
 	SameRecordingMS = 3000
+	// TitleGate is the least title similarity of a candidate: below it the
+	// titles name different songs, however well the rest fits.
+	TitleGate = 0.8
+	// SubtitlePenalty is what a bracketed subtitle of the candidate that the
+	// scrape leaves out keeps of the title similarity ("Blue" vs "Blue (Da
+	// Ba Dee)": 0.85).
+	SubtitlePenalty = 0.85
+	// GuestPenalty is what each featured guest that one side names and the
+	// other leaves out costs the artist similarity.
+	GuestPenalty = 0.1
 )
 
 // Config tunes the decision rule.
@@ -86,8 +96,9 @@ func ScoreRecording(q Query, r provider.Recording) Candidate {
 	ct := ParseRecording(r)
 	c := Candidate{Recording: r, Track: ct}
 	s := &c.Score
-	s.Title = similarity(q.Track.Base, ct.Base)
-	s.Artist = artistScore(q.Track.Artists, ct.Artists)
+	s.Title = titleScore(q.Track, ct)
+	art := compareArtists(q.Track, ct)
+	s.Artist = art.score
 
 	sum, weights := WeightTitle*s.Title+WeightArtist*s.Artist, WeightTitle+WeightArtist
 	isrcMatch := q.ISRC != "" && containsISRC(r.ISRCs, q.ISRC)
@@ -107,10 +118,12 @@ func ScoreRecording(q Query, r provider.Recording) Candidate {
 	switch {
 	case !q.Track.Version.Same(ct.Version):
 		s.Rejected = "version: want " + q.Track.Version.String() + ", candidate is " + ct.Version.String()
-	case s.Artist == 0:
-		s.Rejected = "artist: no artist in common"
-	case !mainArtistPresent(q.Track.Artists, ct.Artists):
-		s.Rejected = "artist: a credited artist is missing"
+	case s.Title < TitleGate:
+		s.Rejected = "title: too different"
+	case !numbersAgree(q.Track, ct):
+		s.Rejected = "title: other numbers"
+	case art.rejected != "":
+		s.Rejected = "artist: " + art.rejected
 	case isrcMatch && s.Duration == 0 && q.DurationMS > 0 && r.DurationMS > 0:
 		s.Rejected = "duration: differs by more than 30s despite the same ISRC"
 	}
@@ -192,7 +205,7 @@ func sameRecording(a, b Candidate) bool {
 		}
 	}
 	if a.Track.Base != b.Track.Base || !a.Track.Version.Same(b.Track.Version) ||
-		artistScore(a.Track.Artists, b.Track.Artists) < 1 {
+		compareArtists(a.Track, b.Track).score < 1 {
 		return false
 	}
 	if ra.DurationMS == 0 || rb.DurationMS == 0 {
@@ -212,49 +225,140 @@ func containsISRC(list []string, isrc string) bool {
 
 func clamp(x float64) float64 { return math.Max(0, math.Min(1, x)) }
 
-// nameMatch compares two artist keys, tolerating small spelling variants.
+// nameMatch compares two artist keys, tolerating small spelling variants,
+// spacing ("ce ce peniston") and a "dj" prefix one side leaves out.
 func nameMatch(a, b string) bool {
 	if a == b {
 		return true
 	}
+	a, b = strings.TrimPrefix(a, "dj "), strings.TrimPrefix(b, "dj ")
 	if strings.ReplaceAll(a, " ", "") == strings.ReplaceAll(b, " ", "") {
 		return true
+	}
+	ra, rb := []rune(a), []rune(b)
+	if min(len(ra), len(rb)) >= 6 && levenshtein(ra, rb) <= 1 {
+		return true // one typo in a longer name ("cristoph", "christoph")
 	}
 	return ratio(a, b) >= 0.9
 }
 
-// artistScore is the fuzzy Jaccard similarity of two artist sets.
-func artistScore(q, c []string) float64 {
-	if len(q) == 0 || len(c) == 0 {
-		return 0
+// artistResult is the comparison of two artist sets.
+type artistResult struct {
+	score    float64
+	rejected string
+}
+
+// compareArtists compares the query's artists with a candidate's. The
+// score is the fuzzy Jaccard similarity of the two sets. Every main artist
+// of the query must be credited; a featured guest of the query may be left
+// out by the provider (their credits often miss guests), and a guest the
+// candidate names in its title may be left out by the scrape; any other
+// artist the candidate credits but the query does not name makes another
+// artist set.
+// When names do not line up one to one but the two sides use the same words
+// ("Paul & Fritz Kalkbrenner" and "Paul Kalkbrenner, Fritz Kalkbrenner"),
+// the sets are the same.
+func compareArtists(q, c Track) artistResult {
+	if len(q.Artists) == 0 || len(c.Artists) == 0 {
+		return artistResult{rejected: "no artist in common"}
 	}
-	used := make([]bool, len(c))
+	used := make([]bool, len(c.Artists))
 	matched := 0
-	for _, a := range q {
-		for j, b := range c {
+	var missingMain, missingGuest []string
+	for _, a := range q.Artists {
+		found := false
+		for j, b := range c.Artists {
 			if !used[j] && nameMatch(a, b) {
-				used[j] = true
+				used[j], found = true, true
 				matched++
 				break
 			}
 		}
-	}
-	return float64(matched) / float64(len(q)+len(c)-matched)
-}
-
-// mainArtistPresent requires every queried artist but featured guests to be
-// credited: here, every queried artist must be present unless the candidate
-// credits more artists than asked (a guest the scraper left out).
-func mainArtistPresent(q, c []string) bool {
-	missing := 0
-	for _, a := range q {
-		if !containsName(c, a) {
-			missing++
+		switch {
+		case found:
+		case containsName(q.Featured, a):
+			missingGuest = append(missingGuest, a)
+		default:
+			missingMain = append(missingMain, a)
 		}
 	}
-	// One missing artist out of several is tolerated (a featured guest that
-	// the provider does not credit); a single queried artist must be there.
-	return missing == 0 || (len(q) > 1 && missing == 1)
+	var extra, extraGuest []string
+	for j, b := range c.Artists {
+		switch {
+		case used[j] || containsName(q.Artists, b):
+		case containsName(c.Featured, b):
+			// A guest the candidate itself calls featured ("Title (feat.
+			// X)") may be missing from the scrape.
+			extraGuest = append(extraGuest, b)
+		default:
+			extra = append(extra, b)
+		}
+	}
+	if len(missingGuest) > 0 && len(extraGuest) > 0 {
+		// Each side names a guest the other does not: other guests.
+		extra = append(extra, extraGuest...)
+	}
+	score := float64(matched) / float64(len(q.Artists)+len(c.Artists)-matched)
+	switch {
+	case len(missingMain) == 0 && len(extra) == 0:
+		// The main artists agree; a guest one side leaves out costs
+		// GuestPenalty, not a share of the set.
+		guests := float64(len(missingGuest) + len(extraGuest))
+		return artistResult{score: math.Max(score, 1-GuestPenalty*guests)}
+	case sameWords(q.Artists, c.Artists):
+		return artistResult{score: 1}
+	case matched == 0:
+		return artistResult{rejected: "no artist in common"}
+	case len(missingMain) > 0:
+		return artistResult{score: score, rejected: "not credited: " + strings.Join(missingMain, ", ")}
+	}
+	return artistResult{score: score, rejected: "also credits " + strings.Join(extra, ", ")}
+}
+
+// sameWords reports whether two artist lists use the same words, ignoring
+// "and" and one-letter words (a joining "x" or "Λ").
+func sameWords(a, b []string) bool {
+	set := func(names []string) map[string]bool {
+		out := map[string]bool{}
+		for _, n := range names {
+			for _, w := range strings.Fields(n) {
+				if w != "and" && len([]rune(w)) > 1 {
+					out[w] = true
+				}
+			}
+		}
+		return out
+	}
+	sa, sb := set(a), set(b)
+	if len(sa) == 0 || len(sa) != len(sb) {
+		return false
+	}
+	for w := range sa {
+		if !sb[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// numbersAgree reports whether two titles carry the same numbers, the
+// candidate's subtitle left out when the scrape leaves it out.
+func numbersAgree(q, c Track) bool {
+	n := numbers(q.Base)
+	return n == numbers(c.Base) || q.Main == "" && c.Main != "" && n == numbers(c.Main)
+}
+
+// titleScore compares two titles: the whole titles, or, when the candidate
+// carries bracketed words that the scraped title leaves out ("Blue" and
+// "Blue (Da Ba Dee)"), the titles without them, at SubtitlePenalty. The
+// other way round ("One (Your Name)" and "One") is not forgiven: the scrape
+// names words the candidate does not have.
+func titleScore(q, c Track) float64 {
+	best := similarity(q.Base, c.Base)
+	if q.Main == "" && c.Main != "" {
+		best = math.Max(best, SubtitlePenalty*similarity(q.Base, c.Main))
+	}
+	return best
 }
 
 // similarity of two title keys: the better of a character-level ratio and a

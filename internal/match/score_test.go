@@ -64,6 +64,110 @@ func TestChoose(t *testing.T) {
 			cands:  []provider.Recording{{Provider: "t", ID: "r", Title: "Rej (feat. Dixon)", Artists: []string{"Ame"}, DurationMS: 500000}},
 			wantID: "r",
 		},
+		{
+			name: "another number is another track", artist: "Motor City Drum Ensemble", title: "Raw Cuts #5",
+			cands:  []provider.Recording{rec("3", "Motor City Drum Ensemble", "Raw Cuts #3", 400000), rec("4", "Motor City Drum Ensemble", "Raw Cuts #4", 410000)},
+			wantID: "",
+		},
+		{
+			name: "a number missing from the title is another track", artist: "Hardfloor", title: "Acperience",
+			cands:  []provider.Recording{rec("1", "Hardfloor", "Acperience 1", 400000)},
+			wantID: "",
+		},
+		{
+			name: "spelled and written numbers agree", artist: "Underworld", title: "2 Months Off",
+			cands:  []provider.Recording{rec("u", "Underworld", "Two Months Off", 400000)},
+			wantID: "u",
+		},
+		{
+			name: "a title that only shares words is another song", artist: "Daft Punk", title: "Harder, Better, Faster, Stronger (Live)",
+			cands:  []provider.Recording{rec("medley", "Daft Punk", "Harder, Better, Faster, Stronger / Around the World (live)", 420000)},
+			wantID: "",
+		},
+		{
+			name: "a subtitle the scrape leaves out", artist: "Eiffel 65", title: "Blue",
+			cands:  []provider.Recording{rec("b", "Eiffel 65", "Blue (Da Ba Dee)", 220000)},
+			wantID: "b",
+		},
+		{
+			name: "a subtitle with a number the scrape leaves out", artist: "Duke Dumont", title: "Need U",
+			cands:  []provider.Recording{rec("n", "Duke Dumont", "Need U (100%)", 200000)},
+			wantID: "n",
+		},
+		{
+			name: "a subtitle the provider lacks is another song", artist: "Swedish House Mafia", title: "One (Your Name)",
+			cands:  []provider.Recording{rec("one", "Swedish House Mafia", "One", 250000)},
+			wantID: "",
+		},
+		{
+			name: "the exact title beats one with a subtitle", artist: "Inner City", title: "Good Life", duration: 233000,
+			cands:  []provider.Recording{rec("bv", "Inner City", "Good Life (Buena Vida)", 237000), rec("gl", "Inner City", "Good Life", 234000)},
+			wantID: "gl",
+		},
+		{
+			name: "remixer listed as an artist is not a performer", artist: "Eiffel 65", title: "Blue (Da Ba Dee) (Gabry Ponte Ice Pop Mix)",
+			cands: []provider.Recording{{Provider: "t", ID: "r", Title: "Blue (Da Ba Dee) - Gabry Ponte Ice Pop Mix",
+				Artists: []string{"Eiffel 65", "Gabry Ponte"}, DurationMS: 380000}},
+			wantID: "r",
+		},
+		{
+			name: "one artist of a pair is another artist set", artist: "Dubfire", title: "Dios",
+			cands:  []provider.Recording{{Provider: "t", ID: "d", Title: "Dios", Artists: []string{"Dubfire", "Oliver Huntemann"}, DurationMS: 400000}},
+			wantID: "",
+		},
+		{
+			name: "a pair where the provider has one of them is another artist set", artist: "Paul & Fritz Kalkbrenner", title: "Aaron",
+			cands:  []provider.Recording{rec("a", "Paul Kalkbrenner", "Aaron", 400000)},
+			wantID: "",
+		},
+		{
+			name: "a shared surname", artist: "Paul & Fritz Kalkbrenner", title: "Sky And Sand",
+			cands:  []provider.Recording{{Provider: "t", ID: "s", Title: "Sky and Sand", Artists: []string{"Paul Kalkbrenner", "Fritz Kalkbrenner"}, DurationMS: 400000}},
+			wantID: "s",
+		},
+		{
+			name: "presents, order and vs.", artist: "Frankie Knuckles pres. Satoshi Tomiie", title: "Tears",
+			cands:  []provider.Recording{{Provider: "t", ID: "t", Title: "Tears", Artists: []string{"Satoshi Tomiie", "Frankie Knuckles"}, DurationMS: 400000}},
+			wantID: "t",
+		},
+		{
+			name: "a guest the provider leaves out", artist: "Black Coffee feat. Bucie", title: "Superman",
+			cands:  []provider.Recording{rec("s", "Black Coffee", "Superman", 400000)},
+			wantID: "s",
+		},
+		{
+			name: "a guest the scrape leaves out, named featured by the provider", artist: "Purple Disco Machine", title: "Fireworks",
+			cands: []provider.Recording{{Provider: "t", ID: "f", Title: "Fireworks (feat. Moss Kena & The Knocks)",
+				Artists: []string{"Purple Disco Machine", "Moss Kena", "The Knocks"}, DurationMS: 220000}},
+			wantID: "f",
+		},
+		{
+			name: "another guest is another recording", artist: "Justin Timberlake", title: "My Love (feat. Jess Glynne)",
+			cands: []provider.Recording{{Provider: "t", ID: "jt", Title: "My Love (feat. T.I.)",
+				Artists: []string{"Justin Timberlake", "T.I."}, DurationMS: 276000}},
+			wantID: "",
+		},
+		{
+			name: "a DJ prefix, a country tag and a typo in a long name", artist: "DJ Tiësto & WEISS (UK) & CamelPhat & Christoph", title: "Traffic",
+			cands: []provider.Recording{{Provider: "t", ID: "x", Title: "Traffic",
+				Artists: []string{"Tiësto", "WEISS", "CamelPhat", "Cristoph"}, DurationMS: 276000}},
+			wantID: "x",
+		},
+		{
+			name: "an edit is not the radio edit", artist: "Boris Brejcha", title: "Purple Noise (Edit)",
+			cands:  []provider.Recording{rec("r", "Boris Brejcha", "Purple Noise - Radio Edit", 200000), rec("o", "Boris Brejcha", "Purple Noise", 400000)},
+			wantID: "",
+		},
+		{
+			name: "an extended remix is not the remix", artist: "Bonobo", title: "Cirrus (Solomun Extended Remix)",
+			cands:  []provider.Recording{rec("r", "Bonobo", "Cirrus (Solomun Remix)", 400000), rec("e", "Bonobo", "Cirrus - Solomun Remix (Extended Mix)", 480000)},
+			wantID: "e",
+		},
+		{
+			name: "the ISRC of a recording with another title is not enough", artist: "Daft Punk", title: "Harder, Better, Faster, Stronger (Live)", isrc: "FRZ039800212",
+			cands:  []provider.Recording{rec("medley", "Daft Punk", "Harder, Better, Faster, Stronger / Around the World (live)", 420000, "FRZ039800212")},
+			wantID: "",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,4 +185,53 @@ func TestChoose(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestBroadQuery(t *testing.T) {
+	for _, tt := range []struct {
+		artist, title string
+		a, t          string
+		ok            bool
+	}{
+		{"Bicep", "Glue", "Bicep", "Glue", false},
+		{"Adam Beyer & Bart Skils", "Your Mind", "Adam Beyer", "Your Mind", true},
+		{"Kungs vs Cookin' on 3 Burners", "This Girl", "Kungs", "This Girl", true},
+		{"Spiller feat. Sophie Ellis-Bextor", "Groovejet (If This Ain't Love) (Original Mix)", "Spiller", "Groovejet (If This Ain't Love)", true},
+		{"Gorgon City", "Ready For Your Love (feat. MNEK) (Extended Mix)", "Gorgon City", "Ready For Your Love (Extended Mix)", true},
+		{"WEISS (UK)", "Feel My Needs", "WEISS", "Feel My Needs", true},
+		{"Four Tet x Skrillex x Fred again..", "Baby again.. - Original Mix", "Four Tet", "Baby again..", true},
+	} {
+		a, title, ok := BroadQuery(tt.artist, tt.title)
+		if a != tt.a || title != tt.t || ok != tt.ok {
+			t.Errorf("BroadQuery(%q, %q) = %q, %q, %v; want %q, %q, %v", tt.artist, tt.title, a, title, ok, tt.a, tt.t, tt.ok)
+		}
+	}
+}
+
+func FuzzScore(f *testing.F) {
+	for _, s := range [][4]string{
+		{"Bicep", "Glue (Hammer Remix) [Extended]", "Bicep, Hammer", "Glue - Hammer Remix"},
+		{"A feat. B & C", "T - X Remix", "A (2)*", "T (feat. B) (X Remix)"},
+		{"ID", "ID", "ID", "ID"},
+		{"Paul & Fritz Kalkbrenner", "Sky And Sand", "Paul Kalkbrenner, Fritz Kalkbrenner", "Sky and Sand"},
+		{"Ø", "(((", "", ")))"},
+		{"DJ X (UK)", "Raw Cuts #3", "X", "Raw Cuts #03"},
+	} {
+		f.Add(s[0], s[1], s[2], s[3], 300000, 301000)
+	}
+	f.Fuzz(func(t *testing.T, qa, qt, ca, ct string, qd, cd int) {
+		q := Query{Track: Parse(qa, qt), DurationMS: qd}
+		c := ScoreRecording(q, provider.Recording{ID: "x", Title: ct, Artists: []string{ca}, DurationMS: cd})
+		s := c.Score
+		if s.Total < 0 || s.Total > 1 || s.Title < 0 || s.Title > 1 || s.Artist < 0 || s.Artist > 1 {
+			t.Fatalf("score out of [0,1]: %+v", s)
+		}
+		if s.Rejected != "" && s.Total != 0 {
+			t.Fatalf("rejected candidate with a total: %+v", s)
+		}
+		a, title, _ := BroadQuery(qa, qt)
+		if len(a) > len(qa)+1 || len(title) > len(qt)+1 {
+			t.Fatalf("BroadQuery(%q, %q) grew: %q, %q", qa, qt, a, title)
+		}
+	})
 }

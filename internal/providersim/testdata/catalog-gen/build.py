@@ -140,6 +140,8 @@ def formats_for(year, kind, key):
     if kind == "compilation":
         return [{"name": "CD", "qty": "2", "descriptions": ["Compilation", "Mixed" if h("mx", key) % 3 == 0 else "Unmixed"]}] if year < 2012 else \
                [{"name": "File", "qty": "1", "descriptions": ["Compilation"], "text": "WAV"}]
+    if year < 2008 and kind == "album":
+        return [{"name": "Vinyl", "qty": "2", "descriptions": ["LP", "Album"]}]
     if year < 2008:
         return [{"name": "Vinyl", "qty": "1", "descriptions": ["12\"", "33 ⅓ RPM" if h("rpm", key) % 2 else "45 RPM", "EP" if kind == "ep" else "Single"]}]
     if kind == "album":
@@ -242,6 +244,10 @@ for a, t, y, c, d in DECOYS:
     releases[-1]["genres"] = ["Pop"] if not tribute else ["Electronic", "Pop"]
     releases[-1]["styles"] = ["Pop Rock"] if not tribute else ["Europop"]
 
+# eval-only songs (testdata/eval): appended, so no sample entity changes
+import evalset
+evalset.extend(globals())
+
 # ---------------- emit catalog ----------------
 def clean(d):
     return {k: v for k, v in d.items() if v is not None}
@@ -322,3 +328,6 @@ print("recordings", len(recordings), "releases", len(releases), "artists", len(a
 print("missing requested", sorted(missing))
 print("lines", len(out), "with duration", sum('duration_ms' in m for m in out), "isrc", sum('isrc' in m for m in out),
       "spotify", sum('spotify_id' in m for m in out), "priority", sum('priority' in m for m in out))
+
+# labelled evaluation cases (testdata/eval/cases.jsonl)
+evalset.write_cases(globals())

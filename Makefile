@@ -13,7 +13,7 @@ SAMPLE ?= testdata/sample/tracks.jsonl
 N ?= 5
 COMPOSE := docker compose -f docker-compose.yml -f docker-compose.workers.yml
 
-.PHONY: chaos fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean
+.PHONY: chaos fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean eval
 
 all: build
 
@@ -53,9 +53,13 @@ fleet:
 chaos:
 	ENRICH_CHAOS_TEST=1 $(GO) test -count=1 -v -timeout 20m -run TestChaos ./cmd/enrichment-worker
 
-## bench: benchmarks (not part of make test)
-bench:
-	@echo "benchmarks arrive with issue 10 (docs/benchmarks.md)"; exit 1
+## bench: one run, on this machine, of the ceiling, the peers (bench/peers, their own
+## module), the warm and cold pipeline, scaling, latency, memory, Zipf cache savings
+## and the micro-benchmarks; writes docs/BENCHMARKS.md, docs/bench/scaling.png and
+## docs/bench/results.json (about 11 minutes; BENCH_QUICK=1 for a short indicative
+## run; BENCH_FLAGS for more, see cd bench && go run . run -h). Not part of make test.
+bench: build
+	cd bench && $(GO) run . run -root .. $(BENCH_FLAGS)
 
 ## compose stack (needs a Docker engine)
 up:
@@ -67,3 +71,16 @@ down:
 
 clean:
 	rm -rf $(BIN) .run
+
+## eval: matching precision and recall on the labelled set (testdata/eval/),
+## per provider and overall, beside the first-hit baseline, with the misses
+eval:
+	$(GO) test -count=1 -run '^TestEvalReport$$' -v ./internal/eval -args -report
+
+## soak: steady load for SOAK_DURATION (default 10m; e.g. make soak SOAK_DURATION=2m),
+## sampling each worker's heap, goroutines and RSS every 10 s; prints the slopes.
+## Not in CI.
+SOAK_DURATION ?= 10m
+.PHONY: soak
+soak: build
+	cd bench && $(GO) run . soak -root .. -duration $(SOAK_DURATION) $(SOAK_FLAGS)

@@ -39,17 +39,7 @@ const (
 // knownDeployIssues are problems these checks find in files this change may not edit. Each is
 // logged instead of failing while it occurs, and the test fails once it no longer occurs, so
 // that the entry is removed together with the fix.
-var knownDeployIssues = map[string]string{
-	"k8s base image tag": "deploy/k8s/base/kustomization.yaml sets images[0].newTag: latest; " +
-		"pin a release (the example overlay pins 1.0.0)",
-	"compose provider-sim env LOG_LEVEL": "docker-compose.yml sets LOG_LEVEL on provider-sim, which it does not read " +
-		"(it logs with slog's text handler at info); drop it or teach provider-sim SIM_LOG_LEVEL",
-	"compose provider-sim env LOG_FORMAT": "docker-compose.yml sets LOG_FORMAT on provider-sim, which it does not read; drop it",
-	"binary queue-init -h": "cmd/queue-init/main.go:32 returns flag.ErrHelp from fs.Parse as an error, so " +
-		"`queue-init -h` prints its usage and exits 1; return nil when errors.Is(err, flag.ErrHelp)",
-	"binary provider-sim -h": "cmd/provider-sim/main.go:34 returns flag.ErrHelp from parseOptions as an error, so " +
-		"`provider-sim -h` prints its usage and exits 1; return nil when errors.Is(err, flag.ErrHelp)",
-}
+var knownDeployIssues = map[string]string{}
 
 // issues reports problems, routing the known ones to the log (see knownDeployIssues).
 type issues struct {

@@ -32,6 +32,9 @@ func main() {
 
 func run(ctx context.Context) error {
 	opts, err := parseOptions(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

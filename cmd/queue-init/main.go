@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -30,6 +31,9 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("queue-init", flag.ContinueOnError)
 	wait := fs.Duration("wait", 60*time.Second, "how long to keep retrying while the broker is unreachable")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	cfg, err := config.LoadCommon(nil)

@@ -27,6 +27,9 @@ var letterFold = strings.NewReplacer(
 // Fold lower-cases s, folds diacritics and compatibility forms
 // ("Röyksopp" → "royksopp", "Âme" → "ame", "ﬁ" → "fi").
 func Fold(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s) // nothing to fold: skip the Unicode transforms
+	}
 	s = letterFold.Replace(s)
 	t := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 	out, _, err := transform.String(t, s)
@@ -61,4 +64,13 @@ func ArtistKey(name string) string {
 	k := Key(name)
 	k = strings.TrimPrefix(k, "the ")
 	return k
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

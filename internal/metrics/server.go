@@ -70,9 +70,26 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// Refresh runs the readiness checks and updates the ready gauge, so the
+// gauge is current even when nothing calls /readyz.
+func (s *Server) Refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s.evaluate(ctx)
+}
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	ok, body := s.evaluate(ctx)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, _ = fmt.Fprint(w, body)
+}
+
+func (s *Server) evaluate(ctx context.Context) (bool, string) {
 	ok := true
 	body := ""
 	for _, c := range s.checks {
@@ -88,7 +105,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		body += c.Name + ": ok\n"
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if s.ready != nil {
 		if ok {
 			s.ready.Set(1)
@@ -96,8 +112,5 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			s.ready.Set(0)
 		}
 	}
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	_, _ = fmt.Fprint(w, body)
+	return ok, body
 }

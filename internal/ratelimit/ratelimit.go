@@ -92,7 +92,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
 // Slack added to every emission interval, so that network and scheduling
 // jitter between the limiter's grant and the request's arrival never brings
 // two requests closer than the provider allows: 5% of the interval, at
-// least 20ms. At 1 request/s the fleet paces at 0.952/s; at 5/s at 4.55/s.
+// least 20ms but never more than a quarter of the interval. At 1 request/s
+// the fleet paces at 0.952/s; at 5/s at 4.55/s; at 1000/s at 952/s.
 const (
 	slackFraction = 0.05
 	slackMin      = 20 * time.Millisecond
@@ -101,7 +102,7 @@ const (
 // EffectiveRate is the rate the limiter grants for a configured rate.
 func EffectiveRate(rate float64) float64 {
 	interval := time.Duration(float64(time.Second) / rate)
-	slack := max(time.Duration(float64(interval)*slackFraction), slackMin)
+	slack := max(time.Duration(float64(interval)*slackFraction), min(slackMin, interval/4))
 	return float64(time.Second) / float64(interval+slack)
 }
 

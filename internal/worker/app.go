@@ -24,6 +24,9 @@ var Version = "dev"
 // redisCheckInterval is how often the cache's health is checked.
 const redisCheckInterval = 5 * time.Second
 
+// readyRefreshInterval is how often the ready gauge is re-evaluated.
+const readyRefreshInterval = 5 * time.Second
+
 // AppOptions are test hooks for Run.
 type AppOptions struct {
 	// Pipeline replaces the default pipeline (tests).
@@ -137,6 +140,8 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	redisCheck := watchRedis(rdb, m, log)
 	redisCheck(auxCtx) // the gauge is right from the first scrape
 	aux.Go(func() error { runEvery(auxCtx, redisCheckInterval, redisCheck); return nil })
+	// enrichment_worker_ready is kept current without anyone calling /readyz.
+	aux.Go(func() error { runEvery(auxCtx, readyRefreshInterval, srv.Refresh); return nil })
 	if cfg.CoverageRefreshInterval > 0 {
 		refresher := store.NewCoverageRefresher(st.Pool(), store.CoverageRefresherConfig{
 			Interval: cfg.CoverageRefreshInterval,

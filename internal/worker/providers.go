@@ -46,7 +46,8 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 		})
 	}
 	transport := func(name string, l *ratelimit.Limiter, cost float64, daily, monthly int64) provider.TransportConfig {
-		pm.Spent(name, 0) // export the cost series from the start
+		pm.Spent(name, 0) // export the cost and throttle series from the start
+		pm.RateLimited.WithLabelValues(name)
 		return provider.TransportConfig{
 			Provider: name, Client: httpClient, Limiter: l, Metrics: pm, CostPerCall: cost,
 			OnThrottle: func(d time.Duration) { l.Pause(context.Background(), d) },

@@ -81,6 +81,9 @@ func New(cfg Config, p enrich.Pipeline, s *store.Store, m *metrics.Worker, log *
 	if log == nil {
 		log = zap.NewNop()
 	}
+	for _, tier := range cfg.Topology.Tiers {
+		m.Retries.WithLabelValues(tier.Name) // export every tier from the start
+	}
 	if cfg.Save == nil {
 		cfg.Save = func(ctx context.Context, w store.Write) error { return s.SaveBatch(ctx, []store.Write{w}) }
 	}

@@ -633,6 +633,7 @@ func parseIncs(r *http.Request, allowed []string, resource string) (map[string]b
 	}
 	for _, inc := range strings.FieldsFunc(raw, func(c rune) bool { return c == '+' || c == ' ' }) {
 		if !slices.Contains(allowed, inc) {
+			//lint:ignore ST1005 the text is MusicBrainz's own error message, served to clients as is
 			return nil, fmt.Errorf("%s is not a valid inc parameter for the %s resource.", inc, resource)
 		}
 		incs[inc] = true

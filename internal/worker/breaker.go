@@ -12,6 +12,13 @@ import (
 	"github.com/djmeta/enrichment/internal/provider"
 )
 
+// While half-open, callers other than the probe poll for its verdict every
+// halfOpenPoll, at most halfOpenWaits times.
+const (
+	halfOpenPoll  = 50 * time.Millisecond
+	halfOpenWaits = 100
+)
+
 // newGuard returns a circuit breaker (sony/gobreaker) for one provider as an
 // enrich.Source guard. failures consecutive failed operations open it; while
 // open, calls fail at once (the provider "could not be asked" and tasks end
@@ -52,6 +59,21 @@ func newGuard(name string, failures int, openFor time.Duration, pm *metrics.Prov
 	})
 	return func(ctx context.Context, call func(ctx context.Context) error) error {
 		_, err := cb.Execute(func() (struct{}, error) { return struct{}{}, call(ctx) })
+		// Half-open lets one probe through; calls arriving meanwhile wait
+		// for its verdict (briefly) instead of failing as if still open.
+		for wait := 0; errors.Is(err, gobreaker.ErrTooManyRequests) && wait < halfOpenWaits; wait++ {
+			t := time.NewTimer(halfOpenPoll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return &provider.Error{Provider: name, Kind: provider.KindUnavailable, Err: ctx.Err()}
+			case <-t.C:
+			}
+			if cb.State() == gobreaker.StateHalfOpen {
+				continue
+			}
+			_, err = cb.Execute(func() (struct{}, error) { return struct{}{}, call(ctx) })
+		}
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			return &provider.Error{Provider: name, Kind: provider.KindUnavailable, Err: err}
 		}

@@ -81,7 +81,6 @@ type Track struct {
 }
 
 var (
-	bracketRE = regexp.MustCompile(`\s*[\(\[\{]([^\(\)\[\]\{\}]*)[\)\]\}]`)
 	// Spotify style: "Title - Extended Mix", "Title - Bicep Remix".
 	dashSuffixRE = regexp.MustCompile(`^(.+?)\s+[-–—]\s+(.+)$`)
 	featRE       = regexp.MustCompile(`(?i)^(?:feat\.?|ft\.?|featuring|with)\s+(.+)$`)
@@ -93,7 +92,6 @@ var (
 	// placeholderWords are what tracklists write for an unidentified track
 	// ("ID - ID", "Unknown Artist - Untitled", "Four Tet - ID (Bicep Remix)").
 	placeholderWords = map[string]bool{"id": true, "unknown": true, "artist": true, "tba": true, "tbc": true, "untitled": true, "track": true}
-	digitsRE         = regexp.MustCompile(`\d+`)
 )
 
 // plain version phrases (folded keys) and their kinds.
@@ -120,6 +118,54 @@ var namedVersionRE = regexp.MustCompile(`^(.+?)\s+(extended\s+)?(remix|rmx|mix|e
 
 var remasterRE = regexp.MustCompile(`^(?:\d{4}\s+)?(?:digital(?:ly)?\s+)?remaster(?:ed)?(?:\s+\d{4})?(?:\s+version)?$`)
 
+// versionWords are the last words namedVersionRE accepts.
+var versionWords = map[string]bool{
+	"remix": true, "rmx": true, "mix": true, "edit": true, "rework": true, "work": true, "bootleg": true,
+	"flip": true, "refix": true, "vip": true, "dub": true, "version": true, "reprise": true, "remake": true,
+	"interpretation": true,
+}
+
+// findBracket finds the first bracketed part with no bracket inside, from
+// the white space before it: the submatch indexes of
+// `\s*[\(\[\{]([^\(\)\[\]\{\}]*)[\)\]\}]` (the tests hold it to that
+// expression), without a regular expression; nil when there is none.
+func findBracket(s string) []int {
+	for p := 0; p < len(s); p++ {
+		if c := s[p]; c != '(' && c != '[' && c != '{' {
+			continue
+		}
+		q := p + 1
+		for q < len(s) && strings.IndexByte("()[]{}", s[q]) < 0 {
+			q++
+		}
+		if q == len(s) {
+			return nil // no closing bracket after p, nor after any later one
+		}
+		if c := s[q]; c != ')' && c != ']' && c != '}' {
+			p = q - 1 // an opening bracket at q: try from there
+			continue
+		}
+		start := p
+		for start > 0 && isSpace(s[start-1]) {
+			start--
+		}
+		return []int{start, q + 1, p + 1, q}
+	}
+	return nil
+}
+
+// isSpace is the \s of regular expressions.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
+
+// mayFeatureBracket reports whether featRE may match s.
+func mayFeatureBracket(s string) bool {
+	if !isASCII(s) {
+		return true
+	}
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "f") || strings.HasPrefix(l, "with")
+}
+
 // classify turns the folded text of a bracket or dash suffix into a version,
 // or reports that it is not version information.
 func classify(s string) (Version, bool) {
@@ -127,11 +173,14 @@ func classify(s string) (Version, bool) {
 	if kind, ok := plainVersions[k]; ok {
 		return Version{Kind: kind}, true
 	}
-	if remasterRE.MatchString(k) {
+	if strings.Contains(k, "remaster") && remasterRE.MatchString(k) {
 		return Version{Kind: VersionOriginal}, true
 	}
 	if strings.HasPrefix(k, "live at ") || strings.HasPrefix(k, "live from ") || strings.HasPrefix(k, "live in ") {
 		return Version{Kind: VersionLive}, true
+	}
+	if !versionWords[k[strings.LastIndexByte(k, ' ')+1:]] {
+		return Version{}, false
 	}
 	if m := namedVersionRE.FindStringSubmatch(k); m != nil {
 		who, ext, what := m[1], m[2] != "", m[3]
@@ -174,14 +223,14 @@ func Parse(artist, title string) Track {
 	// Bracketed parts: versions, featured artists; others stay in the title.
 	var keep []string
 	for {
-		loc := bracketRE.FindStringSubmatchIndex(rest)
+		loc := findBracket(rest)
 		if loc == nil {
 			break
 		}
 		inner := strings.TrimSpace(rest[loc[2]:loc[3]])
 		before, after := rest[:loc[0]], rest[loc[1]:]
 		switch v, isVersion := classify(inner); {
-		case featRE.MatchString(inner):
+		case mayFeatureBracket(inner) && featRE.MatchString(inner):
 			feats = append(feats, featRE.FindStringSubmatch(inner)[1])
 		case isVersion:
 			t.Version = merge(t.Version, v)
@@ -192,7 +241,9 @@ func Parse(artist, title string) Track {
 	}
 	rest = strings.TrimSpace(rest)
 	// "Title - Extended Mix" / "Title - X Remix" (Spotify style).
-	if m := dashSuffixRE.FindStringSubmatch(rest); m != nil {
+	if !strings.ContainsAny(rest, "-–—") {
+		// no dash: no suffix
+	} else if m := dashSuffixRE.FindStringSubmatch(rest); m != nil {
 		if v, ok := classify(m[2]); ok {
 			t.Version = merge(t.Version, v)
 			rest = m[1]
@@ -201,7 +252,9 @@ func Parse(artist, title string) Track {
 			rest = m[1]
 		}
 	}
-	if m := featInlineRE.FindStringSubmatchIndex(rest); m != nil {
+	if !mayFeature(rest) {
+		// no "feat." in the title
+	} else if m := featInlineRE.FindStringSubmatchIndex(rest); m != nil {
 		feats = append(feats, rest[m[2]:m[3]])
 		rest = rest[:m[0]]
 	}
@@ -211,7 +264,9 @@ func Parse(artist, title string) Track {
 	}
 
 	main, guests := artist, ""
-	if loc := featSplit.FindStringIndex(" " + artist + " "); loc != nil {
+	if !mayFeature(artist) {
+		// no "feat." in the artist
+	} else if loc := featSplit.FindStringIndex(" " + artist + " "); loc != nil {
 		s := " " + artist + " "
 		main, guests = s[:loc[0]], s[loc[1]:]
 	}
@@ -284,7 +339,7 @@ func placeholderText(k string) bool {
 		return true
 	}
 	for _, w := range ws {
-		if !placeholderWords[w] && !numberedIDRE.MatchString(w) {
+		if !placeholderWords[w] && !(strings.HasPrefix(w, "id") && numberedIDRE.MatchString(w)) {
 			return false
 		}
 	}
@@ -321,10 +376,49 @@ func merge(a, b Version) Version {
 	return b
 }
 
+// The checks below are conservative pre-filters that spare the regular
+// expressions (most of parsing's cost) for strings that cannot match them;
+// a string they pass still goes through the expression.
+
+// mayFeature reports whether s may hold a "feat."/"ft."/"featuring" word.
+func mayFeature(s string) bool {
+	if !isASCII(s) {
+		return true
+	}
+	l := strings.ToLower(s)
+	return strings.Contains(l, "ft") || strings.Contains(l, "feat")
+}
+
+// splitWords are the word separators of artistSplit, lower case.
+var splitWords = []string{"and", "x", "vs", "versus", "feat", "ft", "featuring", "with", "meets", "pres", "presents"}
+
+// maySplit reports whether artistSplit may split s: it holds a separator
+// character, or one of the separator words between spaces.
+func maySplit(s string) bool {
+	if !isASCII(s) || strings.ContainsAny(s, ",;/&+\t\n\v\f\r") {
+		return true
+	}
+	for _, w := range strings.Fields(strings.ToLower(s)) {
+		w = strings.TrimSuffix(w, ".")
+		for _, sw := range splitWords {
+			if w == sw {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // splitArtists splits an artist string into artist keys.
 func splitArtists(s string) []string {
 	s = strings.TrimSpace(s)
 	if s == "" {
+		return nil
+	}
+	if !maySplit(s) {
+		if k := ArtistKey(s); k != "" {
+			return []string{k}
+		}
 		return nil
 	}
 	var out []string
@@ -360,9 +454,21 @@ func containsName(set []string, name string) bool {
 // numbers returns the digit groups of a title key, sorted: "raw cuts 3"
 // and "raw cuts 4" are different tracks however similar the letters.
 func numbers(k string) string {
-	ns := digitsRE.FindAllString(k, -1)
-	for i, n := range ns {
-		ns[i] = strings.TrimLeft(n, "0")
+	var ns []string
+	for i := 0; i < len(k); {
+		if k[i] < '0' || k[i] > '9' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(k) && k[j] >= '0' && k[j] <= '9' {
+			j++
+		}
+		ns = append(ns, strings.TrimLeft(k[i:j], "0"))
+		i = j
+	}
+	if len(ns) < 2 {
+		return strings.Join(ns, " ")
 	}
 	sort.Strings(ns)
 	return strings.Join(ns, " ")

@@ -235,9 +235,12 @@ func nameMatch(a, b string) bool {
 	if strings.ReplaceAll(a, " ", "") == strings.ReplaceAll(b, " ", "") {
 		return true
 	}
-	ra, rb := []rune(a), []rune(b)
-	if min(len(ra), len(rb)) >= 6 && levenshtein(ra, rb) <= 1 {
-		return true // one typo in a longer name ("cristoph", "christoph")
+	if isASCII(a) && isASCII(b) {
+		if min(len(a), len(b)) >= 6 && levenshteinASCII(a, b) <= 1 {
+			return true // one typo in a longer name ("cristoph", "christoph")
+		}
+	} else if ra, rb := []rune(a), []rune(b); min(len(ra), len(rb)) >= 6 && levenshtein(ra, rb) <= 1 {
+		return true
 	}
 	return ratio(a, b) >= 0.9
 }
@@ -375,6 +378,13 @@ func similarity(a, b string) float64 {
 
 // ratio is 1 - Levenshtein distance / longer length, over runes.
 func ratio(a, b string) float64 {
+	if isASCII(a) && isASCII(b) {
+		n := max(len(a), len(b))
+		if n == 0 {
+			return 1
+		}
+		return 1 - float64(levenshteinASCII(a, b))/float64(n)
+	}
 	ra, rb := []rune(a), []rune(b)
 	n := max(len(ra), len(rb))
 	if n == 0 {
@@ -386,6 +396,33 @@ func ratio(a, b string) float64 {
 func levenshtein(a, b []rune) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// levenshteinASCII is levenshtein over bytes (for ASCII strings, where
+// bytes are runes), with its rows on the stack for short strings.
+func levenshteinASCII(a, b string) int {
+	var buf [2 * 64]int
+	var prev, cur []int
+	if len(b) < 64 {
+		prev, cur = buf[:len(b)+1], buf[64:64+len(b)+1]
+	} else {
+		prev, cur = make([]int, len(b)+1), make([]int, len(b)+1)
+	}
 	for j := range prev {
 		prev[j] = j
 	}

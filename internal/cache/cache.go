@@ -153,14 +153,72 @@ type Result struct {
 	Hit bool // served from the cache
 }
 
+// Prefetched holds the raw cache entries of several keys read in one round
+// trip (Prefetch). It is read by one task at a time: not safe for
+// concurrent use.
+type Prefetched struct {
+	vals map[string][]byte // nil value: the key was not in the cache
+}
+
+// Prefetch reads keys in one round trip (MGET), for the requests a task is
+// about to make whose keys do not depend on an earlier answer. It returns
+// nil when Redis is not usable; Fetch then reads each key on its own.
+// Nothing is counted here: a prefetched key counts as a hit or a miss when
+// Fetch consumes it, so keys a task ends up not needing count nowhere.
+func (c *Cache) Prefetch(ctx context.Context, keys []string) *Prefetched {
+	if len(keys) == 0 || !c.usable() {
+		return nil
+	}
+	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		c.fail(err)
+		return nil
+	}
+	c.ok()
+	p := &Prefetched{vals: make(map[string][]byte, len(keys))}
+	for i, v := range vals {
+		switch v := v.(type) {
+		case string:
+			p.vals[keys[i]] = []byte(v)
+		default:
+			p.vals[keys[i]] = nil
+		}
+	}
+	return p
+}
+
+// lookup returns the prefetched entry of key: ok false when key was not
+// prefetched, found false when it was and is not in the cache.
+func (p *Prefetched) lookup(key string) (b []byte, found, ok bool) {
+	if p == nil {
+		return nil, false, false
+	}
+	b, ok = p.vals[key]
+	return b, b != nil, ok
+}
+
 // Fetch returns the answer to one provider request: from the cache unless
 // force is set, else from fetch (once per key across concurrent callers in
 // this process), caching answers and not-found results but never errors.
 // A not-found answer is returned as the provider's not-found error.
 func (c *Cache) Fetch(ctx context.Context, prov, kind, key string, force bool,
 	fetch func(ctx context.Context) ([]provider.Recording, error)) ([]provider.Recording, Result, error) {
+	return c.FetchPrefetched(ctx, nil, prov, kind, key, force, fetch)
+}
+
+// FetchPrefetched is Fetch that first consults pre (from Prefetch; nil is
+// allowed) instead of reading key from Redis.
+func (c *Cache) FetchPrefetched(ctx context.Context, pre *Prefetched, prov, kind, key string, force bool,
+	fetch func(ctx context.Context) ([]provider.Recording, error)) ([]provider.Recording, Result, error) {
 	if !force {
-		if e, ok := c.get(ctx, prov, key); ok {
+		var e entry
+		var ok bool
+		if b, found, pok := pre.lookup(key); pok {
+			e, ok = c.decode(prov, b, found)
+		} else {
+			e, ok = c.get(ctx, prov, key)
+		}
+		if ok {
 			if e.NotFound {
 				return nil, Result{Hit: true}, &provider.Error{Provider: prov, Kind: provider.KindNotFound, Err: errors.New("cached")}
 			}
@@ -301,6 +359,15 @@ func (c *Cache) get(ctx context.Context, prov, key string) (entry, bool) {
 		return entry{}, false
 	}
 	c.ok()
+	return c.decode(prov, b, true)
+}
+
+// decode turns a cached value into an entry and counts the lookup.
+func (c *Cache) decode(prov string, b []byte, found bool) (entry, bool) {
+	if !found {
+		c.cfg.Metrics.CacheResult(prov, "miss")
+		return entry{}, false
+	}
 	var e entry
 	if err := json.Unmarshal(b, &e); err != nil {
 		// A corrupt or old-shape entry is a miss; the fresh answer replaces it.

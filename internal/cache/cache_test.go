@@ -554,3 +554,101 @@ func TestRedisUnreachable(t *testing.T) {
 		t.Errorf("OnState calls mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// cmdLog records the names of the commands a Redis client sends.
+type cmdLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.mu.Lock()
+		l.names = append(l.names, cmd.Name())
+		l.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (l *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (l *cmdLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.names
+	l.names = nil
+	return out
+}
+
+// TestPrefetchOneRoundTrip: keys read with Prefetch cost one MGET; a
+// prefetched hit is served with no further command and a prefetched miss
+// goes to the provider without reading the key again; hits and misses are
+// counted when consumed, and a key prefetched but never fetched counts
+// nowhere.
+func TestPrefetchOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	hitKey := e.c.Key(prov, cache.KindSearch, "Bicep", "Glue")
+	nfKey := e.c.Key(prov, cache.KindSearch, "Nobody", "Nothing")
+	missKey := e.c.Key(prov, cache.KindSearch, "Bicep", "Apricots")
+	unusedKey := e.c.Key(prov, cache.KindISRC, "GBAUJ1749341")
+	// Fill the cache: an answer, a not-found, and an answer nobody will use.
+	for _, k := range []struct {
+		key string
+		f   *counting
+	}{{hitKey, &counting{recs: glue}}, {nfKey, &counting{err: notFound()}}, {unusedKey, &counting{recs: glue}}} {
+		_, _, _ = e.c.Fetch(ctx, prov, cache.KindSearch, k.key, false, k.f.fetch)
+	}
+	wantResults(t, e.pm, 0, 3, 0)
+
+	log := &cmdLog{}
+	e.rdb.AddHook(log)
+	pre := e.c.Prefetch(ctx, []string{hitKey, nfKey, missKey, unusedKey})
+	if got, want := log.take(), []string{"mget"}; !cmp.Equal(got, want) {
+		t.Fatalf("Prefetch sent %q, want %q", got, want)
+	}
+
+	f := &counting{}
+	got, res, err := e.c.FetchPrefetched(ctx, pre, prov, cache.KindSearch, hitKey, false, f.fetch)
+	if err != nil || !res.Hit || !cmp.Equal(got, glue) {
+		t.Errorf("prefetched hit: got %v, hit %v, error %v; want the cached answer", got, res.Hit, err)
+	}
+	_, res, err = e.c.FetchPrefetched(ctx, pre, prov, cache.KindSearch, nfKey, false, f.fetch)
+	if !provider.IsNotFound(err) || !res.Hit {
+		t.Errorf("prefetched not-found: hit %v, error %v; want a cached not-found", res.Hit, err)
+	}
+	if cmds := log.take(); len(cmds) != 0 {
+		t.Errorf("prefetched hits sent %q, want no command", cmds)
+	}
+	if n := f.calls.Load(); n != 0 {
+		t.Errorf("provider calls for prefetched hits = %d, want 0", n)
+	}
+	wantResults(t, e.pm, 2, 3, 0)
+
+	miss := &counting{recs: glue}
+	if _, res, err := e.c.FetchPrefetched(ctx, pre, prov, cache.KindSearch, missKey, false, miss.fetch); err != nil || res.Hit {
+		t.Errorf("prefetched miss: hit %v, error %v; want a miss without error", res.Hit, err)
+	}
+	if n := miss.calls.Load(); n != 1 {
+		t.Errorf("provider calls for the prefetched miss = %d, want 1", n)
+	}
+	// The lock comes first (its holder then looks once more, by design).
+	if cmds := log.take(); len(cmds) == 0 || cmds[0] != "set" {
+		t.Errorf("the prefetched miss sent %q, want the lock's set first (no second read before it)", cmds)
+	}
+	wantResults(t, e.pm, 2, 4, 0)
+
+	// A key that was not prefetched is read as usual.
+	if _, res, _ := e.c.FetchPrefetched(ctx, pre, prov, cache.KindSearch, e.c.Key(prov, cache.KindLookup, "x"), false,
+		(&counting{err: notFound()}).fetch); res.Hit {
+		t.Error("a key that was not prefetched was served as a hit")
+	}
+	if cmds := log.take(); len(cmds) == 0 || cmds[0] != "get" {
+		t.Errorf("a key that was not prefetched sent %q, want a get first", cmds)
+	}
+}

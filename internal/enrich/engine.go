@@ -70,9 +70,13 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 		}}, nil
 	}
 	q := match.Query{Track: parsed, DurationMS: t.DurationMS, ISRC: t.ISRC}
+	var pre *cache.Prefetched
+	if !t.ForceRefresh {
+		pre = e.cache.Prefetch(ctx, e.predictableKeys(t))
+	}
 	outs := make([]providerOutcome, 0, len(e.sources))
 	for _, s := range e.sources {
-		o := e.ask(ctx, s, t, &q)
+		o := e.ask(ctx, pre, s, t, &q)
 		outs = append(outs, o)
 		// An ISRC learned from a confident match is used by the next
 		// providers before any fuzzy search.
@@ -83,17 +87,39 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 	return e.merge(t, parsed, outs)
 }
 
-func (e *Engine) ask(ctx context.Context, s Source, t task.Task, q *match.Query) providerOutcome {
+// predictableKeys are the cache keys of the requests a task may make that
+// do not depend on an earlier provider's answer: hinted ids, a given ISRC,
+// the search and the wider search. Enrich reads them in one round trip; the
+// others (an ISRC learned on the way) are read when needed.
+func (e *Engine) predictableKeys(t task.Task) []string {
+	broadArtist, broadTitle, broad := match.BroadQuery(t.Artist, t.Title)
+	keys := make([]string, 0, 4*len(e.sources))
+	for _, s := range e.sources {
+		name := s.Client.Name()
+		if id := hintFor(name, t); id != "" {
+			keys = append(keys, e.cache.Key(name, cache.KindLookup, id))
+		}
+		if t.ISRC != "" && name != provider.Discogs {
+			keys = append(keys, e.cache.Key(name, cache.KindISRC, t.ISRC))
+		}
+		keys = append(keys, e.cache.Key(name, cache.KindSearch, t.Artist, t.Title))
+		if broad {
+			keys = append(keys, e.cache.Key(name, cache.KindSearch, broadArtist, broadTitle))
+		}
+	}
+	return keys
+}
+
+func (e *Engine) ask(ctx context.Context, pre *cache.Prefetched, s Source, t task.Task, q *match.Query) providerOutcome {
 	name := s.Client.Name()
 	o := providerOutcome{name: name}
 	call := func(ctx context.Context) error {
 		o.asked = true
-		recs, via, notes, err := e.candidates(ctx, s.Client, t, q)
+		d, via, notes, err := e.candidates(ctx, pre, s.Client, t, q)
 		o.via, o.notes = via, notes
 		if err != nil {
 			return err
 		}
-		d, _ := match.Choose(e.match, *q, recs)
 		o.decision = d
 		if d.Best != nil {
 			best := *d.Best
@@ -112,40 +138,45 @@ func (e *Engine) ask(ctx context.Context, s Source, t task.Task, q *match.Query)
 	return o
 }
 
-// candidates gathers candidates: known id, then ISRC, then search. A hinted
-// id the provider does not know is dropped (never stored) and the track is
-// searched instead.
-func (e *Engine) candidates(ctx context.Context, c provider.Client, t task.Task, q *match.Query) ([]provider.Recording, string, []string, error) {
+// candidates gathers candidates (known id, then ISRC, then search) and
+// returns the decision on the last set gathered. A hinted id the provider
+// does not know is dropped (never stored) and the track is searched
+// instead.
+func (e *Engine) candidates(ctx context.Context, pre *cache.Prefetched, c provider.Client, t task.Task, q *match.Query) (match.Decision, string, []string, error) {
+	choose := func(recs []provider.Recording) match.Decision {
+		d, _ := match.Choose(e.match, *q, recs)
+		return d
+	}
 	name := c.Name()
 	var notes []string
 	if id := hintFor(name, t); id != "" {
-		recs, err := e.fetch(ctx, name, cache.KindLookup, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
+		recs, err := e.fetch(ctx, pre, name, cache.KindLookup, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
 			return c.ByID(ctx, id)
 		}, id)
 		switch {
 		case err == nil && len(recs) > 0:
-			return recs, "id", notes, nil
+			return choose(recs), "id", notes, nil
 		case err == nil || provider.IsNotFound(err):
 			notes = append(notes, fmt.Sprintf("hinted id %s does not exist at %s; searched instead", id, name))
 		default:
-			return nil, "id", notes, err
+			return match.Decision{}, "id", notes, err
 		}
 	}
 	if q.ISRC != "" && name != provider.Discogs {
-		recs, err := e.fetch(ctx, name, cache.KindISRC, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
+		recs, err := e.fetch(ctx, pre, name, cache.KindISRC, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
 			return c.ByISRC(ctx, q.ISRC)
 		}, q.ISRC)
 		switch {
 		case err == nil && len(recs) > 0:
-			if d, _ := match.Choose(e.match, *q, recs); d.Best != nil {
-				return recs, "isrc", notes, nil
+			if d := choose(recs); d.Best != nil {
+				return d, "isrc", notes, nil
 			}
 		case err != nil && !provider.IsNotFound(err):
-			return nil, "isrc", notes, err
+			return match.Decision{}, "isrc", notes, err
 		}
 	}
 	search := func(artist, title string) ([]provider.Recording, error) {
-		recs, err := e.fetch(ctx, name, cache.KindSearch, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
+		recs, err := e.fetch(ctx, pre, name, cache.KindSearch, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
 			return c.Search(ctx, provider.Query{Artist: artist, Title: title})
 		}, artist, title)
 		if provider.IsNotFound(err) {
@@ -155,12 +186,11 @@ func (e *Engine) candidates(ctx context.Context, c provider.Client, t task.Task,
 	}
 	recs, err := search(t.Artist, t.Title)
 	if err != nil {
-		return nil, "search", notes, err
+		return match.Decision{}, "search", notes, err
 	}
-	if len(recs) > 0 {
-		if d, _ := match.Choose(e.match, *q, recs); d.Best != nil {
-			return recs, "search", notes, nil
-		}
+	first := choose(recs)
+	if first.Best != nil {
+		return first, "search", notes, nil
 	}
 	// No match: once more, wider (the first artist, no feat., no "Original
 	// Mix"), when that is another request. Both answers are judged against
@@ -168,11 +198,11 @@ func (e *Engine) candidates(ctx context.Context, c provider.Client, t task.Task,
 	if artist, title, ok := match.BroadQuery(t.Artist, t.Title); ok {
 		more, err := search(artist, title)
 		if err != nil {
-			return nil, "broad search", notes, err
+			return match.Decision{}, "broad search", notes, err
 		}
-		return appendNew(recs, more), "broad search", notes, nil
+		return choose(appendNew(recs, more)), "broad search", notes, nil
 	}
-	return recs, "search", notes, nil
+	return first, "search", notes, nil
 }
 
 // appendNew appends the recordings of more that recs does not hold yet.
@@ -191,10 +221,10 @@ func appendNew(recs, more []provider.Recording) []provider.Recording {
 	return recs
 }
 
-func (e *Engine) fetch(ctx context.Context, prov, kind string, force bool,
+func (e *Engine) fetch(ctx context.Context, pre *cache.Prefetched, prov, kind string, force bool,
 	fn func(ctx context.Context) ([]provider.Recording, error), parts ...string) ([]provider.Recording, error) {
 	key := e.cache.Key(prov, kind, parts...)
-	recs, _, err := e.cache.Fetch(ctx, prov, kind, key, force, fn)
+	recs, _, err := e.cache.FetchPrefetched(ctx, pre, prov, kind, key, force, fn)
 	return recs, err
 }
 

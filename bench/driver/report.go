@@ -146,7 +146,7 @@ func (r *Results) markdown(o Options) string {
 	}
 	if len(r.Cold) > 0 {
 		p("### Cold cache, provider latency %s ± %s: scaling with workers\n\n", r.ProviderLatency, r.ProviderJitter)
-		p("A new Redis prefix per run; provider-sim's rate limits off and the fleet rates (`*_RATE`) at their maximum, 10,000/s, so that nothing but the providers' latency should limit. Default worker settings (WORKER_CONCURRENCY 16, PREFETCH_COUNT 32)")
+		p("A new Redis prefix per run; provider-sim's rate limits off and the fleet rates (`*_RATE`) at their maximum, 10,000/s, so that nothing but the providers' latency should limit. Default worker settings (WORKER_CONCURRENCY 16, PREFETCH_COUNT 128)")
 		if len(r.ColdEnv) > 0 {
 			p(", with %v", r.ColdEnv)
 		}

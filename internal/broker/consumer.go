@@ -94,6 +94,20 @@ func (c *ConsumerConfig) validate() error {
 type Delivery struct {
 	amqp.Delivery
 	Session *Session
+	// release gives the delivery's concurrency slot back; nil outside a
+	// Consumer.
+	release func()
+}
+
+// ReleaseSlot gives this delivery's concurrency slot to the next delivery
+// while the handler goes on waiting for something that needs no CPU (its
+// batch's commit). The handler still settles the delivery, and shutdown
+// still waits for it; the number of deliveries in hand stays bounded by the
+// prefetch window. Calling it more than once is harmless.
+func (d *Delivery) ReleaseSlot() {
+	if d.release != nil {
+		d.release()
+	}
 }
 
 // Handler processes one delivery. ctx is cancelled only when the drain
@@ -297,8 +311,9 @@ loop:
 		go func() {
 			defer all.Done()
 			defer inflight.Done()
-			defer func() { <-sem }()
-			h(hctx, &Delivery{Delivery: d, Session: sess})
+			release := sync.OnceFunc(func() { <-sem })
+			defer release()
+			h(hctx, &Delivery{Delivery: d, Session: sess, release: release})
 		}()
 	}
 	if shutdown {

@@ -24,7 +24,7 @@ const (
 	RedisURLDefault          = "redis://localhost:6379/0"
 	MetricsAddrDefault       = ":9464"
 	ConcurrencyDefault       = 16
-	PrefetchDefault          = 32
+	PrefetchDefault          = 128
 	RetryDelaysDefault       = "2s,4s,8s"
 	DrainTimeoutDefault      = 25 * time.Second
 	TaskTimeoutDefault       = 60 * time.Second
@@ -108,10 +108,13 @@ type Worker struct {
 	Providers
 	// MetricsAddr is host:port or :port for /metrics, /healthz, /readyz (METRICS_ADDR).
 	MetricsAddr string `env:"METRICS_ADDR" envDefault:":9464"`
+	// MetricsPprof serves Go's profiler under /debug/pprof/ on METRICS_ADDR
+	// (METRICS_PPROF, default false).
+	MetricsPprof bool `env:"METRICS_PPROF" envDefault:"false"`
 	// Concurrency is the number of tasks a worker runs at once (WORKER_CONCURRENCY).
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"16"`
 	// Prefetch is the per-consumer QoS window (PREFETCH_COUNT); at least Concurrency.
-	Prefetch int `env:"PREFETCH_COUNT" envDefault:"32"`
+	Prefetch int `env:"PREFETCH_COUNT" envDefault:"128"`
 	// DrainTimeout bounds how long a stopping worker waits for in-flight tasks
 	// (WORKER_DRAIN_TIMEOUT). Orchestrators must wait longer before SIGKILL.
 	DrainTimeout time.Duration `env:"WORKER_DRAIN_TIMEOUT" envDefault:"25s"`

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -106,6 +108,9 @@ func (b *Batcher) commit(ctx context.Context, batch []batchReq) {
 	for i, r := range batch {
 		ws[i] = r.w
 	}
+	// Rows locked in one order by every batch of the fleet cannot deadlock
+	// (repeats of one track keep their arrival order).
+	slices.SortStableFunc(ws, func(a, b Write) int { return strings.Compare(a.Task.TrackID, b.Task.TrackID) })
 	start := time.Now()
 	err := b.st.SaveBatch(ctx, ws)
 	if err == nil {

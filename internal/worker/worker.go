@@ -124,6 +124,9 @@ func (w *Worker) process(ctx context.Context, d *broker.Delivery) string {
 		return w.fail(ctx, d, t, attempt, fmt.Errorf("enrich: %w", err), log)
 	}
 
+	// Waiting for the batch's commit needs no CPU: let the next delivery
+	// start meanwhile, so that batches fill from the whole prefetch window.
+	d.ReleaseSlot()
 	wstart := w.now()
 	err = w.cfg.Save(ctx, store.Write{Task: t, Result: res, Attempts: attempt})
 	w.metrics.DBWriteDuration.Observe(w.now().Sub(wstart).Seconds())

@@ -31,6 +31,7 @@ type Options struct {
 	ColdWorkers   []int
 	ColdPerWorker int
 	ColdEnv       map[string]string
+	WarmEnv       map[string]string
 	MicroTime     string
 	Latency       time.Duration
 	Jitter        time.Duration
@@ -75,6 +76,7 @@ func parseOptions(args []string) (Options, error) {
 	cold := fs.String("cold-workers", "1,2,4,8", "worker counts of the cold-cache scaling runs")
 	fs.IntVar(&o.ColdPerWorker, "cold-per-worker", 0, "tasks per worker in a cold run (default 100, quick 40)")
 	coldEnv := fs.String("cold-env", "", "extra worker environment of the cold and Zipf runs, K=V,K=V (e.g. WORKER_CONCURRENCY=32,PREFETCH_COUNT=64)")
+	warmEnv := fs.String("warm-env", "", "extra worker environment of the warm and latency runs, K=V,K=V (e.g. METRICS_PPROF=true)")
 	fs.StringVar(&o.MicroTime, "micro-benchtime", "500ms", "go test -benchtime of the micro-benchmarks")
 	fs.DurationVar(&o.Latency, "provider-latency", 80*time.Millisecond, "provider-sim latency of the cold and Zipf runs")
 	fs.DurationVar(&o.Jitter, "provider-jitter", 20*time.Millisecond, "provider-sim latency jitter (±)")
@@ -120,15 +122,11 @@ func parseOptions(args []string) (Options, error) {
 	if o.ColdWorkers, err = intList(*cold); err != nil {
 		return o, err
 	}
-	if *coldEnv != "" {
-		o.ColdEnv = map[string]string{}
-		for _, kv := range strings.Split(*coldEnv, ",") {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok {
-				return o, fmt.Errorf("-cold-env: %q is not K=V", kv)
-			}
-			o.ColdEnv[strings.TrimSpace(k)] = v
-		}
+	if o.ColdEnv, err = envList("-cold-env", *coldEnv); err != nil {
+		return o, err
+	}
+	if o.WarmEnv, err = envList("-warm-env", *warmEnv); err != nil {
+		return o, err
 	}
 	if *only != "" {
 		o.Only = map[string]bool{}
@@ -354,7 +352,7 @@ func benchWarm(ctx context.Context, srv *Servers, o Options, wl *Workload, tasks
 	for r := range o.Runs {
 		for _, c := range cfgs {
 			run, err := srv.runPipeline(ctx, sc, sim, wl, tasks, pipelineOpts{workers: c.workers, tag: fmt.Sprintf("w%d-b%d-r%d", c.workers, c.batch, r),
-				env: map[string]string{"DB_BATCH_SIZE": strconv.Itoa(c.batch)}})
+				env: withEnv(o.WarmEnv, "DB_BATCH_SIZE", strconv.Itoa(c.batch))})
 			if err != nil {
 				return fmt.Errorf("warm %d workers batch %d: %w", c.workers, c.batch, err)
 			}
@@ -391,7 +389,7 @@ func benchWarm(ctx context.Context, srv *Servers, o Options, wl *Workload, tasks
 		workers, maxRate = best.Procs, best.Rate.Median
 	} else {
 		// Latency alone: measure the maximum first.
-		run, err := srv.runPipeline(ctx, sc, sim, wl, tasks, pipelineOpts{workers: 1, tag: "max"})
+		run, err := srv.runPipeline(ctx, sc, sim, wl, tasks, pipelineOpts{workers: 1, tag: "max", env: o.WarmEnv})
 		if err != nil {
 			return err
 		}
@@ -402,7 +400,7 @@ func benchWarm(ctx context.Context, srv *Servers, o Options, wl *Workload, tasks
 	lt := LatencyResult{Workers: workers, MaxRate: maxRate, Target: target, Tasks: n}
 	var p50, p95, p99, achieved []float64
 	for r := range o.Runs {
-		run, err := srv.runPipeline(ctx, sc, sim, wl, tasks[:n], pipelineOpts{workers: workers, rate: target, latencies: true, tag: fmt.Sprintf("lat%d", r)})
+		run, err := srv.runPipeline(ctx, sc, sim, wl, tasks[:n], pipelineOpts{workers: workers, rate: target, latencies: true, tag: fmt.Sprintf("lat%d", r), env: o.WarmEnv})
 		if err != nil {
 			return fmt.Errorf("latency: %w", err)
 		}
@@ -683,4 +681,30 @@ func (o Options) at(p string) string {
 		return p
 	}
 	return filepath.Join(o.Root, p)
+}
+
+// envList parses K=V,K=V (flag name for errors); "" is nil.
+func envList(flagName, s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	env := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s: %q is not K=V", flagName, kv)
+		}
+		env[strings.TrimSpace(k)] = v
+	}
+	return env, nil
+}
+
+// withEnv returns a copy of env with k=v set.
+func withEnv(env map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(env)+1)
+	for ek, ev := range env {
+		out[ek] = ev
+	}
+	out[k] = v
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ type Check struct {
 // Server serves /metrics, /healthz (alive) and /readyz.
 type Server struct {
 	srv    *http.Server
+	mux    *http.ServeMux
 	ln     net.Listener
 	checks []Check
 	ready  prometheus.Gauge
@@ -35,8 +37,8 @@ func NewServer(addr string, reg *prometheus.Registry, ready prometheus.Gauge, ch
 	if err != nil {
 		return nil, fmt.Errorf("METRICS_ADDR: listen on %s: %w", addr, err)
 	}
-	s := &Server{ln: ln, checks: checks, ready: ready}
 	mux := http.NewServeMux()
+	s := &Server{ln: ln, checks: checks, ready: ready, mux: mux}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -45,6 +47,16 @@ func NewServer(addr string, reg *prometheus.Registry, ready prometheus.Gauge, ch
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
+}
+
+// EnablePprof serves Go's profiler under /debug/pprof/ (METRICS_PPROF).
+// Call it before Run. Off by default: a profile costs CPU while it runs.
+func (s *Server) EnablePprof() {
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Addr is the address the server listens on.

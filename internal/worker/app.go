@@ -127,6 +127,9 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	if err != nil {
 		return err
 	}
+	if cfg.MetricsPprof {
+		srv.EnablePprof()
+	}
 	log.Info("worker starting", zap.String("version", Version), zap.String("metrics_addr", srv.Addr()),
 		zap.Int("concurrency", cfg.Concurrency), zap.Int("prefetch", cfg.Prefetch),
 		zap.String("retry_delays", cfg.RetryDelays.String()), zap.Duration("drain_timeout", cfg.DrainTimeout))

@@ -103,7 +103,11 @@ func (r *Results) markdown(o Options) string {
 	}
 	if len(r.Peers) > 0 || len(r.Warm) > 0 {
 		p("### Throughput, published to committed (tasks/s)\n\n")
-		p("The clock runs from the first publish to the last commit (last ack for the ceiling), with the consumers already subscribed and the publisher (confirms, window 512) running alongside.\n\n")
+		p("The clock runs from the first publish to the last commit (last ack for the ceiling), with the consumers already subscribed and the publisher (confirms, window 512) running alongside.")
+		if len(r.WarmEnv) > 0 {
+			p(" The warm runs' workers had %v.", r.WarmEnv)
+		}
+		p("\n\n")
 		p("| consumer | processes | tasks per run | tasks/s | of the ceiling | RSS per process |\n|---|---|---|---|---|---|\n")
 		rows := append(append([]Row{}, r.Peers...), r.Warm...)
 		for _, w := range rows {

@@ -74,7 +74,7 @@ func parseOptions(args []string) (Options, error) {
 	fs.IntVar(&o.WarmPool, "task-pool", 1000, "distinct requests the throughput tasks cycle through (the warm-up asks each once)")
 	warm := fs.String("warm-workers", "1,3", "worker counts of the warm-cache runs")
 	cold := fs.String("cold-workers", "1,2,4,8", "worker counts of the cold-cache scaling runs")
-	fs.IntVar(&o.ColdPerWorker, "cold-per-worker", 0, "tasks per worker in a cold run (default 100, quick 40)")
+	fs.IntVar(&o.ColdPerWorker, "cold-per-worker", 0, "tasks per worker in a cold run (default 200, quick 40)")
 	coldEnv := fs.String("cold-env", "", "extra worker environment of the cold and Zipf runs, K=V,K=V (e.g. WORKER_CONCURRENCY=32,PREFETCH_COUNT=64)")
 	warmEnv := fs.String("warm-env", "", "extra worker environment of the warm and latency runs, K=V,K=V (e.g. METRICS_PPROF=true)")
 	fs.StringVar(&o.MicroTime, "micro-benchtime", "500ms", "go test -benchtime of the micro-benchmarks")
@@ -106,7 +106,7 @@ func parseOptions(args []string) (Options, error) {
 	o.Runs = pick(*runs, 3, 1)
 	o.Tasks = pick(*tasks, 10000, 3000)
 	o.SlowTasks = pick(*slow, o.Tasks/4, o.Tasks/4)
-	o.ColdPerWorker = pick(o.ColdPerWorker, 100, 40)
+	o.ColdPerWorker = pick(o.ColdPerWorker, 200, 40)
 	o.ZipfTasks = pick(o.ZipfTasks, 2000, 600)
 	o.MicroCount = pick(o.MicroCount, 6, 1)
 	if o.LatencySecs <= 0 {
@@ -169,7 +169,7 @@ func Run(ctx context.Context, args []string) error {
 		WorkDir:  work,
 	}
 	res := &Results{Quick: o.Quick, Runs: o.Runs, Tasks: o.Tasks, SlowTasks: o.SlowTasks, Repeat: o.Repeat,
-		ProviderLatency: o.Latency.String(), ProviderJitter: o.Jitter.String(), ColdEnv: o.ColdEnv}
+		ProviderLatency: o.Latency.String(), ProviderJitter: o.Jitter.String(), ColdEnv: o.ColdEnv, WarmEnv: o.WarmEnv}
 	start := time.Now()
 	res.describe(ctx, srv)
 	logf("machine: %s; load %s; logs in %s", res.Machine.CPU, res.LoadBefore, work)
@@ -550,6 +550,7 @@ type Results struct {
 	ProviderLatency string            `json:"provider_latency"`
 	ProviderJitter  string            `json:"provider_jitter"`
 	ColdEnv         map[string]string `json:"cold_env,omitempty"`
+	WarmEnv         map[string]string `json:"warm_env,omitempty"`
 	Peers           []Row             `json:"peers"`
 	Warm            []Row             `json:"warm"`
 	Cold            []ColdRow         `json:"cold"`

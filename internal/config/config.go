@@ -128,6 +128,10 @@ type Worker struct {
 	// DBBatchWait is how long a result waits for others to share its
 	// commit (DB_BATCH_WAIT).
 	DBBatchWait time.Duration `env:"DB_BATCH_WAIT" envDefault:"5ms"`
+	// DBBatchWriters is how many batches commit at once (DB_BATCH_WRITERS):
+	// while one waits for its commit to reach the disk, the next fills and
+	// commits (Postgres groups their flushes).
+	DBBatchWriters int `env:"DB_BATCH_WRITERS" envDefault:"2"`
 	// ReconnectMaxDelay caps the broker reconnect backoff (AMQP_RECONNECT_MAX_DELAY).
 	ReconnectMaxDelay time.Duration `env:"AMQP_RECONNECT_MAX_DELAY" envDefault:"30s"`
 	// Enabled lists the providers to use (PROVIDERS); one without
@@ -356,6 +360,9 @@ func (c Worker) Validate() error {
 	}
 	if c.DBBatchSize < 1 || c.DBBatchSize > 1000 {
 		errs = append(errs, fmt.Errorf("DB_BATCH_SIZE: must be in [1, 1000], got %d", c.DBBatchSize))
+	}
+	if c.DBBatchWriters < 1 || c.DBBatchWriters > 64 {
+		errs = append(errs, fmt.Errorf("DB_BATCH_WRITERS: must be in [1, 64], got %d", c.DBBatchWriters))
 	}
 	if c.DBBatchWait < 0 || c.DBBatchWait > time.Second {
 		errs = append(errs, fmt.Errorf("DB_BATCH_WAIT: must be in [0, 1s], got %s", c.DBBatchWait))

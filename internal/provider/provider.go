@@ -6,7 +6,7 @@
 // The clients are thin and our own: the maintained Go clients either predate
 // the 2026 API changes (zmb3/spotify) or are not served by the module proxy
 // and lack context and rate-limit support (gomusicbrainz, go-discogs); see
-// docs/providers.md.
+// docs/architecture.md, "Why thin provider clients".
 package provider
 
 import (

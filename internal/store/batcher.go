@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,9 +26,16 @@ type BatcherConfig struct {
 	// MaxWait is how long the first write of a batch waits for company
 	// (default 5ms). A batch goes as soon as it is full.
 	MaxWait time.Duration
+	// Writers is how many batches fill and commit at once (default 1).
+	// Every batch takes its rows' locks in track-id order, so concurrent
+	// batches cannot deadlock.
+	Writers int
 	// OnCommit, if set, is called with each committed batch's size and
 	// duration (metrics).
 	OnCommit func(n int, d time.Duration)
+	// OnBatchError, if set, is called when a batch of more than one write
+	// fails as a whole (its writes are then retried one by one).
+	OnBatchError func(n int, err error)
 }
 
 type batchReq struct {
@@ -56,6 +64,9 @@ func NewBatcher(st *Store, cfg BatcherConfig) *Batcher {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = BatchWaitDefault
 	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 1
+	}
 	return &Batcher{st: st, cfg: cfg, reqs: make(chan batchReq), done: make(chan struct{})}
 }
 
@@ -78,13 +89,28 @@ func (b *Batcher) Save(ctx context.Context, w Write) error {
 // finished first. It returns nil.
 func (b *Batcher) Run(ctx context.Context) error {
 	defer close(b.done)
+	var wg sync.WaitGroup
+	for range b.cfg.Writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.write(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// write is one writer: it fills a batch and commits it, until ctx is
+// cancelled.
+func (b *Batcher) write(ctx context.Context) {
 	batch := make([]batchReq, 0, b.cfg.MaxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case r := <-b.reqs:
 			batch = append(batch[:0], r)
 		}
@@ -125,6 +151,9 @@ func (b *Batcher) commit(ctx context.Context, batch []batchReq) {
 	if len(batch) == 1 {
 		batch[0].done <- err
 		return
+	}
+	if b.cfg.OnBatchError != nil {
+		b.cfg.OnBatchError(len(batch), err)
 	}
 	// Isolate the failure: each write on its own.
 	for _, r := range batch {

@@ -81,8 +81,12 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	wcfg := Config{Topology: topo, TaskTimeout: cfg.TaskTimeout}
 	var batcher *store.Batcher
 	if cfg.DBBatchSize > 1 {
-		batcher = store.NewBatcher(st, store.BatcherConfig{MaxBatch: cfg.DBBatchSize, MaxWait: cfg.DBBatchWait})
+		batcher = store.NewBatcher(st, store.BatcherConfig{MaxBatch: cfg.DBBatchSize, MaxWait: cfg.DBBatchWait, Writers: cfg.DBBatchWriters,
+			OnBatchError: func(n int, err error) {
+				log.Warn("batch commit failed; writing its results one by one", zap.Int("batch", n), zap.Error(err))
+			}})
 		wcfg.Save = batcher.Save
+		wcfg.SaveOnlyWaits = true
 	}
 	w, err := New(wcfg, pipeline, st, m, log)
 	if err != nil {

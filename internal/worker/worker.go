@@ -45,6 +45,11 @@ type Config struct {
 	// Save writes one result; nil means one transaction per task through
 	// the store. The app passes a store.Batcher's Save.
 	Save func(ctx context.Context, w store.Write) error
+	// SaveOnlyWaits says that Save only waits for another goroutine (a
+	// batcher) to commit: the task then gives its concurrency slot to the
+	// next delivery while it waits. Leave it false when Save does the
+	// database work itself, so that WORKER_CONCURRENCY bounds the writers.
+	SaveOnlyWaits bool
 }
 
 // Worker processes deliveries. It is safe for concurrent use.
@@ -124,9 +129,11 @@ func (w *Worker) process(ctx context.Context, d *broker.Delivery) string {
 		return w.fail(ctx, d, t, attempt, fmt.Errorf("enrich: %w", err), log)
 	}
 
-	// Waiting for the batch's commit needs no CPU: let the next delivery
+	// Waiting for a batch's commit needs no CPU: let the next delivery
 	// start meanwhile, so that batches fill from the whole prefetch window.
-	d.ReleaseSlot()
+	if w.cfg.SaveOnlyWaits {
+		d.ReleaseSlot()
+	}
 	wstart := w.now()
 	err = w.cfg.Save(ctx, store.Write{Task: t, Result: res, Attempts: attempt})
 	w.metrics.DBWriteDuration.Observe(w.now().Sub(wstart).Seconds())

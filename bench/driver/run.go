@@ -36,6 +36,8 @@ type Options struct {
 	Latency       time.Duration
 	Jitter        time.Duration
 	LatencySecs   float64
+	LatencyRate   float64
+	LatencyProcs  int
 	ZipfTasks     int
 	ZipfS         float64
 	ZipfWorkers   int
@@ -81,6 +83,8 @@ func parseOptions(args []string) (Options, error) {
 	fs.DurationVar(&o.Latency, "provider-latency", 80*time.Millisecond, "provider-sim latency of the cold and Zipf runs")
 	fs.DurationVar(&o.Jitter, "provider-jitter", 20*time.Millisecond, "provider-sim latency jitter (±)")
 	fs.Float64Var(&o.LatencySecs, "latency-seconds", 0, "length of a latency run (default 10, quick 3)")
+	fs.Float64Var(&o.LatencyRate, "latency-rate", 0, "tasks/s of the latency runs (default: half the best warm rate)")
+	fs.IntVar(&o.LatencyProcs, "latency-workers", 0, "workers of the latency runs (default: those of the best warm rate)")
 	fs.IntVar(&o.ZipfTasks, "zipf-tasks", 0, "tasks of the Zipf workload (default 2000, quick 600)")
 	fs.Float64Var(&o.ZipfS, "zipf-s", 1.1, "Zipf exponent")
 	fs.IntVar(&o.ZipfWorkers, "zipf-workers", 4, "workers of the Zipf runs")
@@ -385,9 +389,12 @@ func benchWarm(ctx context.Context, srv *Servers, o Options, wl *Workload, tasks
 		return nil
 	}
 	workers, maxRate := 1, 0.0
-	if best != nil {
+	switch {
+	case o.LatencyRate > 0:
+		// A fixed rate: no maximum needed.
+	case best != nil:
 		workers, maxRate = best.Procs, best.Rate.Median
-	} else {
+	default:
 		// Latency alone: measure the maximum first.
 		run, err := srv.runPipeline(ctx, sc, sim, wl, tasks, pipelineOpts{workers: 1, tag: "max", env: o.WarmEnv})
 		if err != nil {
@@ -396,6 +403,12 @@ func benchWarm(ctx context.Context, srv *Servers, o Options, wl *Workload, tasks
 		maxRate = run.Rate
 	}
 	target := maxRate / 2
+	if o.LatencyRate > 0 {
+		target = o.LatencyRate
+	}
+	if o.LatencyProcs > 0 {
+		workers = o.LatencyProcs
+	}
 	n := min(len(tasks), int(target*o.LatencySecs))
 	lt := LatencyResult{Workers: workers, MaxRate: maxRate, Target: target, Tasks: n}
 	var p50, p95, p99, achieved []float64

@@ -157,7 +157,7 @@ type Result struct {
 // trip (Prefetch). It is read by one task at a time: not safe for
 // concurrent use.
 type Prefetched struct {
-	vals map[string][]byte // nil value: the key was not in the cache
+	vals map[string]*string // nil: the key was not in the cache
 }
 
 // Prefetch reads keys in one round trip (MGET), for the requests a task is
@@ -175,12 +175,11 @@ func (c *Cache) Prefetch(ctx context.Context, keys []string) *Prefetched {
 		return nil
 	}
 	c.ok()
-	p := &Prefetched{vals: make(map[string][]byte, len(keys))}
+	p := &Prefetched{vals: make(map[string]*string, len(keys))}
 	for i, v := range vals {
-		switch v := v.(type) {
-		case string:
-			p.vals[keys[i]] = []byte(v)
-		default:
+		if s, ok := v.(string); ok {
+			p.vals[keys[i]] = &s
+		} else {
 			p.vals[keys[i]] = nil
 		}
 	}
@@ -193,8 +192,11 @@ func (p *Prefetched) lookup(key string) (b []byte, found, ok bool) {
 	if p == nil {
 		return nil, false, false
 	}
-	b, ok = p.vals[key]
-	return b, b != nil, ok
+	v, ok := p.vals[key]
+	if v == nil {
+		return nil, false, ok
+	}
+	return []byte(*v), true, true // copied only when consumed
 }
 
 // Fetch returns the answer to one provider request: from the cache unless

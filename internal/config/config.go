@@ -128,10 +128,11 @@ type Worker struct {
 	// DBBatchWait is how long a result waits for others to share its
 	// commit (DB_BATCH_WAIT).
 	DBBatchWait time.Duration `env:"DB_BATCH_WAIT" envDefault:"5ms"`
-	// DBBatchWriters is how many batches commit at once (DB_BATCH_WRITERS):
+	// DBBatchWriters is how many batches commit at once (DB_BATCH_WRITERS,
+	// default 1):
 	// while one waits for its commit to reach the disk, the next fills and
 	// commits (Postgres groups their flushes).
-	DBBatchWriters int `env:"DB_BATCH_WRITERS" envDefault:"2"`
+	DBBatchWriters int `env:"DB_BATCH_WRITERS" envDefault:"1"`
 	// ReconnectMaxDelay caps the broker reconnect backoff (AMQP_RECONNECT_MAX_DELAY).
 	ReconnectMaxDelay time.Duration `env:"AMQP_RECONNECT_MAX_DELAY" envDefault:"30s"`
 	// Enabled lists the providers to use (PROVIDERS); one without

@@ -262,15 +262,25 @@ func (r *Results) targets(p func(string, ...any)) {
 			ts = append(ts, t{"scaling efficiency 1 → 4 workers ≥ 0.9", fmt.Sprintf("%.2f", c.Efficiency), yes(c.Efficiency >= 0.9)})
 		}
 	}
-	maxRSS := 0.0
+	// The target is about the worker as shipped: DB_BATCH_SIZE=1 is a
+	// comparison, not a default, and is reported beside it.
+	maxRSS, maxRSSBatch1 := 0.0, 0.0
 	for _, w := range r.Warm {
+		if w.Batch == 1 {
+			maxRSSBatch1 = math.Max(maxRSSBatch1, w.RSSKiB.Max)
+			continue
+		}
 		maxRSS = math.Max(maxRSS, w.RSSKiB.Max)
 	}
 	for _, c := range r.Cold {
 		maxRSS = math.Max(maxRSS, c.RSSKiB.Max)
 	}
 	if maxRSS > 0 {
-		ts = append(ts, t{"≤ 32 MiB resident per worker at steady state", "largest " + fmtMiB(maxRSS), yes(maxRSS <= 32*1024)})
+		m := "largest " + fmtMiB(maxRSS) + " with the default settings"
+		if maxRSSBatch1 > 0 {
+			m += " (" + fmtMiB(maxRSSBatch1) + " with DB_BATCH_SIZE=1)"
+		}
+		ts = append(ts, t{"≤ 32 MiB resident per worker at steady state", m, yes(maxRSS <= 32*1024)})
 	}
 	if z := r.Zipf; z != nil {
 		ts = append(ts, t{"provider calls within 1% of distinct requests", fmt.Sprintf("%.3f×", z.Ratio.Median), yes(z.Ratio.Median <= 1.01)})

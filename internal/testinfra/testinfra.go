@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,22 @@ func Must(t testing.TB, err error, what string) {
 // cut would) and returns how many it closed.
 func CloseConnections(t testing.TB, amqpURL string) int {
 	t.Helper()
+	return CloseConnectionsOnce(t, amqpURL, "")
+}
+
+// apiConnection is a connection as the management API lists it.
+type apiConnection struct {
+	Name             string `json:"name"`
+	UserProvidedName string `json:"user_provided_name"`
+}
+
+// CloseConnectionsOnce is CloseConnections that closes nothing (and
+// returns 0) until a connection named want (its client-provided name) is
+// listed; "" waits for none. The management API lists connections only
+// after its statistics interval, so a caller that must cut a given client
+// polls this until it returns more than 0.
+func CloseConnectionsOnce(t testing.TB, amqpURL, want string) int {
+	t.Helper()
 	u, err := url.Parse(amqpURL)
 	if err != nil {
 		t.Fatalf("amqp url: %v", err)
@@ -206,11 +223,12 @@ func CloseConnections(t testing.TB, amqpURL string) int {
 		t.Fatalf("list connections: %v", err)
 	}
 	defer resp.Body.Close()
-	var conns []struct {
-		Name string `json:"name"`
-	}
+	var conns []apiConnection
 	if err := json.NewDecoder(resp.Body).Decode(&conns); err != nil {
 		t.Fatalf("decode connections: %v", err)
+	}
+	if want != "" && !slices.ContainsFunc(conns, func(c apiConnection) bool { return c.UserProvidedName == want }) {
+		return 0
 	}
 	for _, c := range conns {
 		mgmt(t, api, http.MethodDelete, "/api/connections/"+url.PathEscape(c.Name), "")

@@ -29,7 +29,7 @@ func TestReconnectAfterConnectionLoss(t *testing.T) {
 	testinfra.Eventually(t, 10*time.Second, "worker ready", func() (bool, error) { return get(rw.addr, "/readyz") == 200, nil })
 	// The management API lists new connections after its stats interval.
 	testinfra.Eventually(t, 30*time.Second, "the worker's connection to be listed and closed", func() (bool, error) {
-		return testinfra.CloseConnections(t, b.cfg.AMQPURL) > 0, nil
+		return testinfra.CloseConnectionsOnce(t, b.cfg.AMQPURL, "enrichment-worker") > 0, nil
 	})
 	// Our publisher's connection was cut too: open a new one.
 	sess, err := broker.Dial(b.cfg.AMQPURL, "test-publisher-2")
@@ -42,8 +42,13 @@ func TestReconnectAfterConnectionLoss(t *testing.T) {
 	b.waitStatusRows(100, 30*time.Second)
 	testinfra.Eventually(t, 10*time.Second, "worker ready again", func() (bool, error) { return get(rw.addr, "/readyz") == 200, nil })
 	metrics := body(rw.addr, "/metrics")
-	if !strings.Contains(metrics, "enrichment_amqp_reconnects_total 1") {
-		t.Errorf("enrichment_amqp_reconnects_total is not 1 after one connection loss")
+	if !strings.Contains(metrics, "enrichment_amqp_reconnects_total 1\n") {
+		i := strings.Index(metrics, "enrichment_amqp_reconnects_total ")
+		got := "missing"
+		if i >= 0 {
+			got, _, _ = strings.Cut(metrics[i:], "\n")
+		}
+		t.Errorf("after one connection loss: %s, want enrichment_amqp_reconnects_total 1", got)
 	}
 	for _, q := range b.topo.Queues() {
 		if n := b.queueDepth(q); n != 0 {

@@ -46,19 +46,7 @@ type env struct {
 // are removed when the test ends.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	url, prefix := testinfra.RedisURL(t)
-	opts, err := redis.ParseURL(url)
-	testinfra.Must(t, err, "parse TEST_REDIS_URL")
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
-	ctx := context.Background()
-	testinfra.Must(t, rdb.Ping(ctx).Err(), "ping Redis at "+opts.Addr)
-	t.Cleanup(func() {
-		keys, err := rdb.Keys(ctx, prefix+"*").Result()
-		if err == nil && len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-	})
+	rdb, prefix := testinfra.Redis(t)
 	pm := metrics.NewProviders(prometheus.NewRegistry())
 	return &env{rdb: rdb, pm: pm, c: cache.New(rdb, cache.Config{Prefix: prefix, TTLs: ttls, Metrics: pm})}
 }
@@ -555,35 +543,6 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 }
 
-// cmdLog records the names of the commands a Redis client sends.
-type cmdLog struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (l *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (l *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		l.mu.Lock()
-		l.names = append(l.names, cmd.Name())
-		l.mu.Unlock()
-		return next(ctx, cmd)
-	}
-}
-
-func (l *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
-func (l *cmdLog) take() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.names
-	l.names = nil
-	return out
-}
-
 // TestPrefetchOneRoundTrip: keys read with Prefetch cost one MGET; a
 // prefetched hit is served with no further command and a prefetched miss
 // goes to the provider without reading the key again; hits and misses are
@@ -606,10 +565,10 @@ func TestPrefetchOneRoundTrip(t *testing.T) {
 	}
 	wantResults(t, e.pm, 0, 3, 0)
 
-	log := &cmdLog{}
+	log := &testinfra.RedisCommands{}
 	e.rdb.AddHook(log)
 	pre := e.c.Prefetch(ctx, []string{hitKey, nfKey, missKey, unusedKey})
-	if got, want := log.take(), []string{"mget"}; !cmp.Equal(got, want) {
+	if got, want := log.Take(), []string{"mget"}; !cmp.Equal(got, want) {
 		t.Fatalf("Prefetch sent %q, want %q", got, want)
 	}
 
@@ -622,7 +581,7 @@ func TestPrefetchOneRoundTrip(t *testing.T) {
 	if !provider.IsNotFound(err) || !res.Hit {
 		t.Errorf("prefetched not-found: hit %v, error %v; want a cached not-found", res.Hit, err)
 	}
-	if cmds := log.take(); len(cmds) != 0 {
+	if cmds := log.Take(); len(cmds) != 0 {
 		t.Errorf("prefetched hits sent %q, want no command", cmds)
 	}
 	if n := f.calls.Load(); n != 0 {
@@ -638,7 +597,7 @@ func TestPrefetchOneRoundTrip(t *testing.T) {
 		t.Errorf("provider calls for the prefetched miss = %d, want 1", n)
 	}
 	// The lock comes first (its holder then looks once more, by design).
-	if cmds := log.take(); len(cmds) == 0 || cmds[0] != "set" {
+	if cmds := log.Take(); len(cmds) == 0 || cmds[0] != "set" {
 		t.Errorf("the prefetched miss sent %q, want the lock's set first (no second read before it)", cmds)
 	}
 	wantResults(t, e.pm, 2, 4, 0)
@@ -648,7 +607,7 @@ func TestPrefetchOneRoundTrip(t *testing.T) {
 		(&counting{err: notFound()}).fetch); res.Hit {
 		t.Error("a key that was not prefetched was served as a hit")
 	}
-	if cmds := log.take(); len(cmds) == 0 || cmds[0] != "get" {
+	if cmds := log.Take(); len(cmds) == 0 || cmds[0] != "get" {
 		t.Errorf("a key that was not prefetched sent %q, want a get first", cmds)
 	}
 }

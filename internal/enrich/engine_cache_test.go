@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/djmeta/enrichment/internal/cache"
 	"github.com/djmeta/enrichment/internal/enrich"
@@ -15,25 +14,6 @@ import (
 	"github.com/djmeta/enrichment/internal/task"
 	"github.com/djmeta/enrichment/internal/testinfra"
 )
-
-// cmdNames records the commands a Redis client sends.
-type cmdNames struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (l *cmdNames) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (l *cmdNames) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		l.mu.Lock()
-		l.names = append(l.names, cmd.Name())
-		l.mu.Unlock()
-		return next(ctx, cmd)
-	}
-}
-func (l *cmdNames) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
 
 // mapClient answers searches and ISRC lookups from maps and counts calls.
 type mapClient struct {
@@ -73,17 +53,8 @@ func rec(p, id string, dur int, isrc ...string) provider.Recording {
 // learned from Spotify's answer, with one GET; it asks no provider and
 // gets the same result as the cold run.
 func TestEngineWarmCacheRoundTrips(t *testing.T) {
-	url, prefix := testinfra.RedisURL(t)
-	opts, err := redis.ParseURL(url)
-	testinfra.Must(t, err, "parse TEST_REDIS_URL")
-	rdb := redis.NewClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb, prefix := testinfra.Redis(t)
 	ctx := context.Background()
-	t.Cleanup(func() {
-		if keys, err := rdb.Keys(ctx, prefix+"*").Result(); err == nil && len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-	})
 
 	sp := &mapClient{name: provider.Spotify, search: []provider.Recording{rec("spotify", "2aJDlirz6v2a4HREki98cP", 269000, "GBCEL1700123")}}
 	mb := &mapClient{name: provider.MusicBrainz, byISRC: map[string][]provider.Recording{
@@ -101,7 +72,7 @@ func TestEngineWarmCacheRoundTrips(t *testing.T) {
 	}
 	calls := sp.calls + mb.calls + dc.calls
 
-	log := &cmdNames{}
+	log := &testinfra.RedisCommands{}
 	rdb.AddHook(log)
 	warm, err := e.Enrich(ctx, tk)
 	if err != nil {
@@ -113,7 +84,7 @@ func TestEngineWarmCacheRoundTrips(t *testing.T) {
 	if diff := cmp.Diff(cold, warm); diff != "" {
 		t.Errorf("warm result differs from the cold one (-cold +warm):\n%s", diff)
 	}
-	if got, want := log.names, []string{"mget", "get"}; !cmp.Equal(got, want) {
+	if got, want := log.Take(), []string{"mget", "get"}; !cmp.Equal(got, want) {
 		t.Errorf("Redis commands of the warm run = %q, want %q", got, want)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/djmeta/enrichment/internal/cache"
 	"github.com/djmeta/enrichment/internal/enrich"
 	"github.com/djmeta/enrichment/internal/match"
@@ -35,17 +33,8 @@ func BenchmarkEnrichWarm(b *testing.B) {
 	clis, err := clients(srv.URL, countingTransport{next: http.DefaultTransport, n: &requests})
 	testinfra.Must(b, err, "clients")
 
-	url, prefix := testinfra.RedisURL(b)
-	opts, err := redis.ParseURL(url)
-	testinfra.Must(b, err, "parse TEST_REDIS_URL")
-	rdb := redis.NewClient(opts)
-	b.Cleanup(func() { _ = rdb.Close() })
+	rdb, prefix := testinfra.Redis(b)
 	ctx := context.Background()
-	b.Cleanup(func() {
-		if keys, err := rdb.Keys(ctx, prefix+"*").Result(); err == nil && len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-	})
 	sources := make([]enrich.Source, 0, len(clis))
 	for _, c := range clis {
 		sources = append(sources, enrich.Source{Client: c})

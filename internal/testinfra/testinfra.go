@@ -20,10 +20,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/djmeta/enrichment/internal/store"
 )
@@ -143,6 +145,60 @@ func mgmt(t testing.TB, api, method, path, body string) {
 func RedisURL(t testing.TB) (redisURL, prefix string) {
 	t.Helper()
 	return env("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), Name("t") + ":"
+}
+
+// Redis returns a client of the test Redis, checked with a PING, and a key
+// prefix unique to this test. When the test ends every key under the prefix
+// is deleted and the client closed.
+func Redis(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	url, prefix := RedisURL(t)
+	opts, err := redis.ParseURL(url)
+	Must(t, err, "parse TEST_REDIS_URL")
+	rdb := redis.NewClient(opts)
+	ctx := context.Background()
+	t.Cleanup(func() {
+		if keys, err := rdb.Keys(ctx, prefix+"*").Result(); err == nil && len(keys) > 0 {
+			_ = rdb.Del(ctx, keys...).Err()
+		}
+		_ = rdb.Close()
+	})
+	Must(t, rdb.Ping(ctx).Err(), "ping Redis at "+opts.Addr)
+	return rdb, prefix
+}
+
+// RedisCommands is a go-redis hook that records the names of the commands
+// a client sends (rdb.AddHook(log)); pipelines are not recorded.
+type RedisCommands struct {
+	mu    sync.Mutex
+	names []string
+}
+
+// DialHook implements redis.Hook.
+func (l *RedisCommands) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook implements redis.Hook.
+func (l *RedisCommands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.mu.Lock()
+		l.names = append(l.names, cmd.Name())
+		l.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook implements redis.Hook.
+func (l *RedisCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// Take returns the commands recorded since the last Take.
+func (l *RedisCommands) Take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.names
+	l.names = nil
+	return out
 }
 
 func redact(raw string) string {

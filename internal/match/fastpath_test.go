@@ -17,26 +17,13 @@ import (
 
 var bracketRE = regexp.MustCompile(`\s*[\(\[\{]([^\(\)\[\]\{\}]*)[\)\]\}]`)
 
-func keyRef(s string) string {
-	s = Fold(s)
-	s = strings.ReplaceAll(s, "&", " and ")
-	s = strings.ReplaceAll(s, "'", "")
-	return strings.TrimSpace(nonWord.ReplaceAllString(s, " "))
-}
+func keyRef(s string) string { return regexpKey(Fold(s)) }
 
 func splitArtistsRef(s string) []string {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	if s = strings.TrimSpace(s); s == "" {
 		return nil
 	}
-	var out []string
-	for _, p := range artistSplit.Split(" "+s+" ", -1) {
-		if k := ArtistKey(p); k != "" {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return regexpSplitArtists(s)
 }
 
 func numbersRef(k string) string {
@@ -90,8 +77,8 @@ func checkFastPaths(t *testing.T, s string) {
 	}
 	if isASCII(s) {
 		for _, o := range []string{"", "bicep", "glue", strings.ToUpper(s), s + "x"} {
-			if got, want := levenshteinASCII(s, o), levenshteinRef(s, o); got != want {
-				t.Errorf("levenshteinASCII(%q, %q) = %d, want %d", s, o, got, want)
+			if got, want := levenshtein([]byte(s), []byte(o)), levenshteinRef(s, o); got != want {
+				t.Errorf("levenshtein over bytes (%q, %q) = %d, want %d over runes", s, o, got, want)
 			}
 		}
 	}

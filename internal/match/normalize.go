@@ -48,6 +48,11 @@ func Key(s string) string {
 	if isASCII(s) {
 		return asciiKey(s)
 	}
+	return regexpKey(s)
+}
+
+// regexpKey is Key's general path for folded text (asciiKey is held to it).
+func regexpKey(s string) string {
 	s = strings.ReplaceAll(s, "&", " and ")
 	s = strings.ReplaceAll(s, "'", "")
 	return strings.TrimSpace(nonWord.ReplaceAllString(s, " "))

@@ -421,6 +421,12 @@ func splitArtists(s string) []string {
 		}
 		return nil
 	}
+	return regexpSplitArtists(s)
+}
+
+// regexpSplitArtists is splitArtists' general path for trimmed, non-empty
+// s (the maySplit shortcut is held to it).
+func regexpSplitArtists(s string) []string {
 	var out []string
 	for _, p := range artistSplit.Split(" "+s+" ", -1) {
 		if k := ArtistKey(p); k != "" {

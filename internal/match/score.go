@@ -236,7 +236,7 @@ func nameMatch(a, b string) bool {
 		return true
 	}
 	if isASCII(a) && isASCII(b) {
-		if min(len(a), len(b)) >= 6 && levenshteinASCII(a, b) <= 1 {
+		if min(len(a), len(b)) >= 6 && levenshtein([]byte(a), []byte(b)) <= 1 {
 			return true // one typo in a longer name ("cristoph", "christoph")
 		}
 	} else if ra, rb := []rune(a), []rune(b); min(len(ra), len(rb)) >= 6 && levenshtein(ra, rb) <= 1 {
@@ -376,14 +376,15 @@ func similarity(a, b string) float64 {
 	return math.Max(ratio(a, b), wordSimilarity(a, b))
 }
 
-// ratio is 1 - Levenshtein distance / longer length, over runes.
+// ratio is 1 - Levenshtein distance / longer length, over runes (bytes
+// for ASCII text, where they are the same).
 func ratio(a, b string) float64 {
 	if isASCII(a) && isASCII(b) {
 		n := max(len(a), len(b))
 		if n == 0 {
 			return 1
 		}
-		return 1 - float64(levenshteinASCII(a, b))/float64(n)
+		return 1 - float64(levenshtein([]byte(a), []byte(b)))/float64(n)
 	}
 	ra, rb := []rune(a), []rune(b)
 	n := max(len(ra), len(rb))
@@ -393,29 +394,9 @@ func ratio(a, b string) float64 {
 	return 1 - float64(levenshtein(ra, rb))/float64(n)
 }
 
-func levenshtein(a, b []rune) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-// levenshteinASCII is levenshtein over bytes (for ASCII strings, where
-// bytes are runes), with its rows on the stack for short strings.
-func levenshteinASCII(a, b string) int {
+// levenshtein is the edit distance of a and b, with its rows on the stack
+// for short b.
+func levenshtein[E byte | rune](a, b []E) int {
 	var buf [2 * 64]int
 	var prev, cur []int
 	if len(b) < 64 {

@@ -181,9 +181,15 @@ func (r *Results) markdown(o Options) string {
 		p("\n")
 	}
 	if l := r.Latency; l != nil {
-		p("### Task latency at half the maximum rate\n\n")
-		p("Warm cache, %d worker(s), tasks published evenly at %s/s (half of the %s/s measured above), %s tasks per run; latency is from the publish to the worker's \"task done\" log line, written right after the ack that follows the commit.\n\n",
-			l.Workers, fmtRate(l.Target), fmtRate(l.MaxRate), commas(int64(l.Tasks)))
+		rate := fmt.Sprintf("%s/s (half of the %s/s measured above)", fmtRate(l.Target), fmtRate(l.MaxRate))
+		if l.MaxRate == 0 {
+			rate = fmt.Sprintf("%s/s (a fixed rate, -latency-rate)", fmtRate(l.Target))
+			p("### Task latency at a fixed rate\n\n")
+		} else {
+			p("### Task latency at half the maximum rate\n\n")
+		}
+		p("Warm cache, %d worker(s), tasks published evenly at %s, %s tasks per run; latency is from the publish to the worker's \"task done\" log line, written right after the ack that follows the commit.\n\n",
+			l.Workers, rate, commas(int64(l.Tasks)))
 		p("| achieved tasks/s | p50 | p95 | p99 |\n|---|---|---|---|\n| %s | %s | %s | %s |\n\n",
 			fmtSample(l.Achieved, fmtRate), fmtSample(l.P50, fmtMs), fmtSample(l.P95, fmtMs), fmtSample(l.P99, fmtMs))
 	}

@@ -78,6 +78,19 @@ type TransportConfig struct {
 	OnThrottle func(retryAfter time.Duration)
 }
 
+// NewHTTPClient returns the HTTP client the provider clients share: timeout
+// bounds each request, and up to idlePerHost idle connections are kept per
+// provider host. http.DefaultTransport keeps 2, so a worker running more
+// calls than that at once would close most connections after one request
+// and open a new one (with a TLS handshake, against the real APIs) for the
+// next; size idlePerHost to the calls a worker makes at once.
+func NewHTTPClient(timeout time.Duration, idlePerHost int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(idlePerHost, 2)
+	t.MaxIdleConns = max(t.MaxIdleConns, 4*t.MaxIdleConnsPerHost)
+	return &http.Client{Timeout: timeout, Transport: t}
+}
+
 // Transport sends provider requests with the rules every client shares.
 type Transport struct {
 	cfg TransportConfig

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,7 +37,9 @@ func newRedisClient(url string) (*redis.Client, error) {
 // fleet-wide limiter, in query order (Spotify and MusicBrainz give ISRCs
 // that the later ones use).
 func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, log *zap.Logger) ([]enrich.Source, error) {
-	httpClient := &http.Client{Timeout: cfg.ProviderTimeout}
+	// A task asks its providers one after another, so a worker has at most
+	// Concurrency calls in flight, each of them possibly to the same host.
+	httpClient := provider.NewHTTPClient(cfg.ProviderTimeout, cfg.Concurrency)
 	limiter := func(name string, rate float64) (*ratelimit.Limiter, error) {
 		return ratelimit.New(rdb, ratelimit.Config{
 			Provider: name, Rate: rate, Prefix: cfg.CachePrefix,

@@ -358,12 +358,16 @@ func (s *Server) dgSearchResultOf(base string, rel *Release, master bool) dgSear
 	return res
 }
 
-// dgParamScore matches one search parameter. Words that name a mix ("extended", "mix",
-// "remix") are optional; every other word must match. It returns -1 for no match.
-func dgParamScore(q []string, fields ...[]string) float64 {
-	if len(q) == 0 {
-		return 0
-	}
+// dgParam is one search parameter's words: all of them, and the ones that
+// must match. Words that name a mix ("extended", "mix", "remix") are
+// optional; every other word must match (all of them when every word names
+// a mix).
+type dgParam struct {
+	q, required []string
+}
+
+func newDgParam(v string) dgParam {
+	q := words(v)
 	var required []string
 	for _, w := range q {
 		if !versionWords[w] {
@@ -373,12 +377,21 @@ func dgParamScore(q []string, fields ...[]string) float64 {
 	if len(required) == 0 {
 		required = q
 	}
+	return dgParam{q: q, required: required}
+}
+
+// score matches the parameter against the best of fields. It returns -1
+// for no match.
+func (p dgParam) score(fields ...[]string) float64 {
+	if len(p.q) == 0 {
+		return 0
+	}
 	best := -1.0
 	for _, f := range fields {
-		if coverage(required, f) < 1 {
+		if coverage(p.required, f) < 1 {
 			continue
 		}
-		best = max(best, 1+0.5*coverage(q, f))
+		best = max(best, 1+0.5*coverage(p.q, f))
 	}
 	return best
 }
@@ -389,41 +402,58 @@ type dgHit struct {
 }
 
 func (s *Server) searchDiscogs(q url.Values) []dgHit {
+	// The query's words, once per search rather than once per release.
+	type check struct {
+		p      dgParam
+		fields func(d *dgDoc) [][]string
+	}
+	one := func(f func(d *dgDoc) []string) func(d *dgDoc) [][]string {
+		return func(d *dgDoc) [][]string { return [][]string{f(d)} }
+	}
+	var checks []check
+	for _, c := range []struct {
+		param  string
+		fields func(d *dgDoc) [][]string
+	}{
+		{"q", one(func(d *dgDoc) []string { return d.all })},
+		{"artist", one(func(d *dgDoc) []string { return d.artists })},
+		{"release_title", one(func(d *dgDoc) []string { return d.title })},
+		{"title", one(func(d *dgDoc) []string { return d.artistsTitle })},
+		{"track", func(d *dgDoc) [][]string { return d.tracks }},
+		{"label", one(func(d *dgDoc) []string { return d.label })},
+		{"genre", one(func(d *dgDoc) []string { return d.genres })},
+		{"style", one(func(d *dgDoc) []string { return d.styles })},
+		{"format", one(func(d *dgDoc) []string { return d.formats })},
+		{"country", one(func(d *dgDoc) []string { return d.country })},
+	} {
+		if v := q.Get(c.param); v != "" {
+			checks = append(checks, check{newDgParam(v), c.fields})
+		}
+	}
+	catno := strings.ReplaceAll(q.Get("catno"), " ", "")
+	barcode, year := q.Get("barcode"), q.Get("year")
 	var hits []dgHit
-	for _, d := range s.cat.search().discogs {
+	docs := s.cat.search().discogs
+	for i := range docs {
+		d := &docs[i]
 		rel := d.rel
-		total := 0.0
-		match := true
-		check := func(param string, fields ...[]string) {
-			v := q.Get(param)
-			if v == "" || !match {
-				return
-			}
-			sc := dgParamScore(words(v), fields...)
+		if catno != "" && !strings.EqualFold(catno, strings.ReplaceAll(rel.Catno, " ", "")) {
+			continue
+		}
+		if barcode != "" && barcode != rel.Barcode {
+			continue
+		}
+		if year != "" && year != strconv.Itoa(rel.Year()) {
+			continue
+		}
+		total, match := 0.0, true
+		for _, c := range checks {
+			sc := c.p.score(c.fields(d)...)
 			if sc < 0 {
 				match = false
-				return
+				break
 			}
 			total += sc
-		}
-		check("q", d.all)
-		check("artist", d.artists)
-		check("release_title", d.title)
-		check("title", slices.Concat(d.artists, d.title))
-		check("track", d.tracks...)
-		check("label", d.label)
-		check("genre", d.genres)
-		check("style", d.styles)
-		check("format", d.formats)
-		check("country", d.country)
-		if v := q.Get("catno"); v != "" && !strings.EqualFold(strings.ReplaceAll(v, " ", ""), strings.ReplaceAll(rel.Catno, " ", "")) {
-			match = false
-		}
-		if v := q.Get("barcode"); v != "" && v != rel.Barcode {
-			match = false
-		}
-		if v := q.Get("year"); v != "" && v != strconv.Itoa(rel.Year()) {
-			match = false
 		}
 		if match {
 			hits = append(hits, dgHit{rel: rel, score: total})

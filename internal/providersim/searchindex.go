@@ -21,6 +21,7 @@ type spDoc struct {
 type dgDoc struct {
 	rel                                 *Release
 	artists, title, all, label, country []string
+	artistsTitle                        []string // artists then title: the "title" parameter's field
 	genres, styles, formats             []string
 	tracks                              [][]string
 }
@@ -81,6 +82,7 @@ func (c *Catalog) buildSearchIndex() *searchIndex {
 			}
 		}
 		d.all = slices.Concat(d.artists, d.title, trackAll, d.label, words(rel.Catno))
+		d.artistsTitle = slices.Concat(d.artists, d.title)
 		si.discogs = append(si.discogs, d)
 	}
 	return si

@@ -438,23 +438,22 @@ func (s *Server) searchSpotify(sq spQuery) []spHit {
 		if len(sq.not) > 0 && coverage(sq.not, all) > 0 {
 			continue
 		}
-		var scores []float64
-		for _, f := range []struct{ q, field []string }{{sq.track, name}, {sq.artist, artistWords}, {sq.album, album}, {sq.free, all}} {
-			if len(f.q) > 0 {
-				scores = append(scores, coverage(f.q, f.field))
+		n, sum, strict, anyFull := 0, 0.0, true, false
+		for _, f := range [...]struct{ q, field []string }{{sq.track, name}, {sq.artist, artistWords}, {sq.album, album}, {sq.free, all}} {
+			if len(f.q) == 0 {
+				continue
 			}
-		}
-		if len(scores) == 0 { // only isrc:/year: filters
-			hits = append(hits, spHit{p: p, score: 2 + float64(rec.Popularity)/1000})
-			continue
-		}
-		sum, strict, anyFull := 0.0, true, false
-		for _, v := range scores {
+			v := coverage(f.q, f.field)
+			n++
 			sum += v
 			strict = strict && v == 1
 			anyFull = anyFull || v == 1
 		}
-		mean := sum / float64(len(scores))
+		if n == 0 { // only isrc:/year: filters
+			hits = append(hits, spHit{p: p, score: 2 + float64(rec.Popularity)/1000})
+			continue
+		}
+		mean := sum / float64(n)
 		pop := float64(rec.Popularity) / 1000
 		if rel.Type == "compilation" {
 			pop /= 2

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -240,15 +241,17 @@ func (c *Cache) FetchPrefetched(ctx context.Context, pre *Prefetched, prov, kind
 			defer cancel()
 		}
 		// Across processes: one worker asks, the others read its answer.
+		var lk *fleetLock
 		if !force {
-			release, e, hit := c.lockOrWait(ctx, prov, key)
+			var e entry
+			var hit bool
+			lk, e, hit = c.lockOrWait(ctx, prov, key)
 			if hit {
 				if e.NotFound {
 					return nil, &provider.Error{Provider: prov, Kind: provider.KindNotFound, Err: errors.New("cached")}
 				}
 				return answer{e.Recordings}, nil
 			}
-			defer release()
 		}
 		recs, err := fetch(fctx)
 		switch {
@@ -257,12 +260,13 @@ func (c *Cache) FetchPrefetched(ctx context.Context, pre *Prefetched, prov, kind
 			if len(recs) == 0 {
 				ttl = c.cfg.TTLs.Negative
 			}
-			c.set(ctx, key, entry{Recordings: recs, StoredAt: c.now().Unix()}, ttl)
+			c.set(ctx, key, entry{Recordings: recs, StoredAt: c.now().Unix()}, ttl, lk)
 			return answer{recs}, nil
 		case provider.IsNotFound(err):
-			c.set(ctx, key, entry{NotFound: true, StoredAt: c.now().Unix()}, c.cfg.TTLs.Negative)
+			c.set(ctx, key, entry{NotFound: true, StoredAt: c.now().Unix()}, c.cfg.TTLs.Negative, lk)
 			return nil, err
 		default:
+			c.unlock(lk)
 			return nil, err
 		}
 	})
@@ -277,47 +281,61 @@ func (c *Cache) FetchPrefetched(ctx context.Context, pre *Prefetched, prov, kind
 	}
 }
 
+// fleetLock is a held fleet-wide lock of one request.
+type fleetLock struct {
+	key, token string
+}
+
+// lockScript takes the lock KEYS[1] with token ARGV[1] for ARGV[2] ms if
+// it is free, and in the same round trip reads the answer KEYS[2]: another
+// worker may have cached it and released the lock since this worker's
+// miss. It returns {1 if taken else 0, the answer or nil}.
+var lockScript = redis.NewScript(`local taken = 0
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then taken = 1 end
+return {taken, redis.call("GET", KEYS[2])}`)
+
 // lockOrWait takes the fleet-wide lock of key, or waits until its holder
-// has cached the answer (hit) or gave up (lock gone: take it). Without Redis
-// it lets the caller go ahead.
-func (c *Cache) lockOrWait(ctx context.Context, prov, key string) (release func(), e entry, hit bool) {
-	noop := func() {}
+// has cached the answer (hit) or gave up (lock gone: take it). With the
+// lock it returns the lock to release (nil when Redis is not usable: the
+// caller goes ahead unlocked).
+func (c *Cache) lockOrWait(ctx context.Context, prov, key string) (lk *fleetLock, e entry, hit bool) {
 	if !c.usable() {
-		return noop, entry{}, false
+		return nil, entry{}, false
 	}
-	lockKey := key + ":lock"
-	token := fmt.Sprintf("%d-%d", c.now().UnixNano(), c.lockSeq.Add(1))
+	lk = &fleetLock{key: key + ":lock", token: fmt.Sprintf("%d-%d", c.now().UnixNano(), c.lockSeq.Add(1))}
+	ttl := strconv.FormatInt(c.cfg.LockTTL.Milliseconds(), 10)
 	deadline := c.now().Add(c.cfg.LockTTL)
 	for {
-		ok, err := c.rdb.SetNX(ctx, lockKey, token, c.cfg.LockTTL).Result()
+		res, err := lockScript.Run(ctx, c.rdb, []string{lk.key, key}, lk.token, ttl).Slice()
 		if err != nil {
 			c.fail(err)
-			return noop, entry{}, false
+			return nil, entry{}, false
 		}
-		if ok {
-			// Another worker may have cached the answer and released the
-			// lock between our miss and our lock: look once more.
-			if e, hit := c.peek(ctx, key); hit {
-				c.unlock(lockKey, token)
-				c.cfg.Metrics.CacheResult(prov, "hit")
-				return noop, e, true
+		taken := len(res) > 0 && res[0] == int64(1)
+		if len(res) > 1 {
+			if b, ok := res[1].(string); ok {
+				if e, ok := decodeEntry([]byte(b)); ok {
+					if taken {
+						c.unlock(lk)
+					}
+					c.cfg.Metrics.CacheResult(prov, "hit")
+					return nil, e, true
+				}
 			}
-			return func() { c.unlock(lockKey, token) }, entry{}, false
+		}
+		if taken {
+			return lk, entry{}, false
+		}
+		if c.now().After(deadline) {
+			return nil, entry{}, false
 		}
 		// Someone else is asking: wait for the answer to land.
 		t := time.NewTimer(c.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return noop, entry{}, false
+			return nil, entry{}, false
 		case <-t.C:
-		}
-		if e, ok := c.peek(ctx, key); ok {
-			c.cfg.Metrics.CacheResult(prov, "hit")
-			return noop, e, true
-		}
-		if c.now().After(deadline) {
-			return noop, entry{}, false
 		}
 	}
 }
@@ -325,18 +343,24 @@ func (c *Cache) lockOrWait(ctx context.Context, prov, key string) (release func(
 // unlockScript deletes the lock only if this worker still holds it.
 var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
-func (c *Cache) unlock(lockKey, token string) {
+func (c *Cache) unlock(lk *fleetLock) {
+	if lk == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_ = unlockScript.Run(ctx, c.rdb, []string{lockKey}, token).Err()
+	_ = unlockScript.Run(ctx, c.rdb, []string{lk.key}, lk.token).Err()
 }
 
-// peek reads an entry without counting a cache lookup.
-func (c *Cache) peek(ctx context.Context, key string) (entry, bool) {
-	b, err := c.rdb.Get(ctx, key).Bytes()
-	if err != nil {
-		return entry{}, false
-	}
+// setUnlockScript stores the answer ARGV[1] under KEYS[1] for ARGV[2] ms
+// and releases the lock KEYS[2] if this worker (token ARGV[3]) still holds
+// it, in one round trip.
+var setUnlockScript = redis.NewScript(`redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+if redis.call("GET", KEYS[2]) == ARGV[3] then redis.call("DEL", KEYS[2]) end
+return 1`)
+
+// decodeEntry decodes a cached value; false for a corrupt or old-shape one.
+func decodeEntry(b []byte) (entry, bool) {
 	var e entry
 	if json.Unmarshal(b, &e) != nil {
 		return entry{}, false
@@ -370,8 +394,8 @@ func (c *Cache) decode(prov string, b []byte, found bool) (entry, bool) {
 		c.cfg.Metrics.CacheResult(prov, "miss")
 		return entry{}, false
 	}
-	var e entry
-	if err := json.Unmarshal(b, &e); err != nil {
+	e, ok := decodeEntry(b)
+	if !ok {
 		// A corrupt or old-shape entry is a miss; the fresh answer replaces it.
 		c.cfg.Metrics.CacheResult(prov, "miss")
 		return entry{}, false
@@ -380,15 +404,25 @@ func (c *Cache) decode(prov string, b []byte, found bool) (entry, bool) {
 	return e, true
 }
 
-func (c *Cache) set(ctx context.Context, key string, e entry, ttl time.Duration) {
+// set stores e under key for ttl and releases lk (nil: no lock held) in
+// the same round trip.
+func (c *Cache) set(ctx context.Context, key string, e entry, ttl time.Duration, lk *fleetLock) {
 	if !c.usable() {
+		c.unlock(lk)
 		return
 	}
 	b, err := json.Marshal(e)
 	if err != nil {
+		c.unlock(lk)
 		return
 	}
-	if err := c.rdb.Set(context.WithoutCancel(ctx), key, b, ttl).Err(); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	if lk == nil {
+		err = c.rdb.Set(ctx, key, b, ttl).Err()
+	} else {
+		err = setUnlockScript.Run(ctx, c.rdb, []string{key, lk.key}, b, ttl.Milliseconds(), lk.token).Err()
+	}
+	if err != nil {
 		c.fail(err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -378,27 +379,39 @@ func TestConcurrentMissesCallTheProviderOnce(t *testing.T) {
 }
 
 // lockHooks watch the fleet-wide lock of one Cache's Redis client: refused
-// reports (once) that a SET NX of the lock was refused; hold delays the
-// unlock script until it is closed.
+// reports (once) that the lock script was refused the lock.
 type lockHooks struct {
 	refused chan<- struct{}
 	once    sync.Once
-	hold    <-chan struct{}
 }
 
 func (h *lockHooks) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *lockHooks) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); h.hold != nil && (name == "evalsha" || name == "eval") {
-			<-h.hold
-		}
 		err := next(ctx, cmd)
-		if bc, ok := cmd.(*redis.BoolCmd); ok && h.refused != nil && cmd.Name() == "set" && !bc.Val() {
-			h.once.Do(func() { h.refused <- struct{}{} })
+		if h.refused == nil || !isLockScript(cmd) {
+			return err
+		}
+		if res, ok := cmd.(*redis.Cmd); ok {
+			if v, err := res.Slice(); err == nil && len(v) > 0 && v[0] == int64(0) {
+				h.once.Do(func() { h.refused <- struct{}{} })
+			}
 		}
 		return err
 	}
+}
+
+// isLockScript reports whether cmd runs the cache's lock script: a script
+// of two keys, the lock's first.
+func isLockScript(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if name := cmd.Name(); (name != "evalsha" && name != "eval") || len(args) < 5 {
+		return false
+	}
+	n, _ := args[2].(int)
+	key, _ := args[3].(string)
+	return n == 2 && strings.HasSuffix(key, ":lock")
 }
 
 func (h *lockHooks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
@@ -408,8 +421,9 @@ func (h *lockHooks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 // TestFleetWideLockOneProviderCall plays several workers (one Cache and
 // Redis client each) missing the same key: the first takes the lock and
 // asks the provider; the others, refused the lock, wait for its answer in
-// Redis and never ask. The first worker's unlock is held until every other
-// one has its answer, so none can take the lock after it.
+// Redis and never ask. The answer and the unlock land in one script, so a
+// waiter that takes the lock after the first worker finds the answer with
+// it.
 func TestFleetWideLockOneProviderCall(t *testing.T) {
 	t.Parallel()
 	url, prefix := testinfra.RedisURL(t)
@@ -425,8 +439,7 @@ func TestFleetWideLockOneProviderCall(t *testing.T) {
 			LockTTL: 10 * time.Second, PollInterval: time.Millisecond}), pm
 	}
 	const others = 3
-	unlock := make(chan struct{})
-	first, _ := newCache(&lockHooks{hold: unlock})
+	first, _ := newCache(&lockHooks{})
 	key := first.Key(prov, cache.KindSearch, "Bicep", "Glue")
 	t.Cleanup(func() {
 		rdb := redis.NewClient(opts)
@@ -478,7 +491,6 @@ func TestFleetWideLockOneProviderCall(t *testing.T) {
 			t.Errorf("waiting worker's answer mismatch (-want +got):\n%s", diff)
 		}
 	}
-	close(unlock)
 	if a := <-firstDone; a.err != nil || !cmp.Equal(glue, a.recs) {
 		t.Errorf("first worker: %v, %v; want its provider answer", a.recs, a.err)
 	}
@@ -596,10 +608,23 @@ func TestPrefetchOneRoundTrip(t *testing.T) {
 	if n := miss.calls.Load(); n != 1 {
 		t.Errorf("provider calls for the prefetched miss = %d, want 1", n)
 	}
-	// The lock comes first (its holder then looks once more, by design).
-	if cmds := log.Take(); len(cmds) == 0 || cmds[0] != "set" {
-		t.Errorf("the prefetched miss sent %q, want the lock's set first (no second read before it)", cmds)
+	// The lock comes first (the lock script looks once more, by design),
+	// then the answer is stored and the lock released by one script: no
+	// plain read, write or delete.
+	cmds := log.Take()
+	if len(cmds) == 0 || (cmds[0] != "evalsha" && cmds[0] != "eval") {
+		t.Errorf("the prefetched miss sent %q, want the lock script first (no second read before it)", cmds)
 	}
+	for _, c := range cmds {
+		if c != "evalsha" && c != "eval" {
+			t.Errorf("the prefetched miss sent %q, want only the lock and store-and-unlock scripts", cmds)
+			break
+		}
+	}
+	if n, err := e.rdb.Exists(ctx, missKey, missKey+":lock").Result(); err != nil || n != 1 {
+		t.Errorf("after the prefetched miss, %d of the answer and its lock exist (error %v), want 1: the answer", n, err)
+	}
+	log.Take()
 	wantResults(t, e.pm, 2, 4, 0)
 
 	// A key that was not prefetched is read as usual.

@@ -91,11 +91,25 @@ func covered(ws, in []string) bool {
 // words folds s (case, diacritics, "&" as "and", apostrophes dropped) and
 // splits it into letter-and-digit words.
 func words(s string) []string {
-	fold := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC) // not safe to share
-	if f, _, err := transform.String(fold, s); err == nil {
-		s = f
+	if !isASCII(s) { // NFKD and dropping marks change nothing in ASCII
+		fold := transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC) // not safe to share
+		if f, _, err := transform.String(fold, s); err == nil {
+			s = f
+		}
 	}
 	s = strings.ToLower(s)
-	s = strings.NewReplacer("&", " and ", "'", "", "’", "").Replace(s)
+	s = wordReplacer.Replace(s)
 	return strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+// wordReplacer spells "&" out and drops apostrophes (safe for concurrent use).
+var wordReplacer = strings.NewReplacer("&", " and ", "'", "", "’", "")
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

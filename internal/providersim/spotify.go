@@ -406,8 +406,10 @@ func parseSpotifyQuery(q string) spQuery {
 	return sq
 }
 
+var isrcReplacer = strings.NewReplacer("-", "", " ", "")
+
 func normalizeISRC(s string) string {
-	return strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(s))
+	return strings.ToUpper(isrcReplacer.Replace(s))
 }
 
 type spHit struct {

@@ -311,9 +311,11 @@ func NormalizeSpotifyID(s string) (string, bool) {
 	return "", false
 }
 
+var isrcReplacer = strings.NewReplacer("-", "", " ", "", "\u00a0", "")
+
 // NormalizeISRC upper-cases an ISRC and removes dashes and spaces.
 func NormalizeISRC(s string) (string, bool) {
-	v := strings.ToUpper(strings.NewReplacer("-", "", " ", "", "\u00a0", "").Replace(s))
+	v := strings.ToUpper(isrcReplacer.Replace(s))
 	return v, isrcRE.MatchString(v)
 }
 

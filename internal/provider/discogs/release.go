@@ -179,9 +179,11 @@ func (r *release) isrcs(tracks []track) [][]string {
 
 var isrcRE = regexp.MustCompile(`^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$`)
 
+var isrcReplacer = strings.NewReplacer("-", "", " ", "", "ISRC:", "")
+
 // normalizeISRC upper-cases an ISRC and drops dashes and spaces.
 func normalizeISRC(s string) (string, bool) {
-	s = strings.ToUpper(strings.NewReplacer("-", "", " ", "", "ISRC:", "").Replace(s))
+	s = strings.ToUpper(isrcReplacer.Replace(s))
 	return s, isrcRE.MatchString(s)
 }
 

@@ -78,10 +78,12 @@ func (t *track) recording() provider.Recording {
 
 var isrcRe = regexp.MustCompile(`^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$`)
 
+var isrcReplacer = strings.NewReplacer("-", "", " ", "")
+
 // normalizeISRC upper-cases an ISRC and drops dashes and spaces
 // ("gb-smu-45-66095" → "GBSMU4566095").
 func normalizeISRC(s string) string {
-	return strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(s)))
+	return strings.ToUpper(isrcReplacer.Replace(strings.TrimSpace(s)))
 }
 
 var dateLayouts = map[int]string{4: "2006", 7: "2006-01", 10: "2006-01-02"}

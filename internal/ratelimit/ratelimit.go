@@ -55,7 +55,9 @@ type Limiter struct {
 	mu          sync.Mutex
 	onLocal     bool
 	localSince  time.Time
-	pausedUntil time.Time // local copy of the pause, used without Redis
+	pausedUntil time.Time // local copy of the pause (this worker's, or the fleet's as last read)
+	// pauseCheckedAt is when the fleet's pause key was last read.
+	pauseCheckedAt time.Time
 }
 
 // New returns a Limiter on rdb; rdb nil means local only.
@@ -112,7 +114,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		return l.waitLocal(ctx)
 	}
 	for {
-		if d, err := l.rdb.PTTL(ctx, l.pause).Result(); err == nil && d > 0 {
+		if d := l.pausedFor(ctx); d > 0 {
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}
@@ -134,6 +136,39 @@ func (l *Limiter) Wait(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// PauseCheckInterval is how long a worker trusts its last look at the
+// fleet's pause key: a pause set by another worker reaches this one within
+// it (requests sent meanwhile are answered 429 and pause this worker too),
+// and a worker busy with many calls reads the key ~10 times a second
+// instead of once per request. A pause this worker set itself applies at
+// once.
+const PauseCheckInterval = 100 * time.Millisecond
+
+// pausedFor returns how long the fleet is paused: this worker's own pause,
+// else the fleet's pause key, read at most once per PauseCheckInterval.
+func (l *Limiter) pausedFor(ctx context.Context) time.Duration {
+	now := time.Now()
+	l.mu.Lock()
+	until, fresh := l.pausedUntil, now.Sub(l.pauseCheckedAt) < PauseCheckInterval
+	l.mu.Unlock()
+	if d := until.Sub(now); d > 0 || fresh {
+		return d
+	}
+	d, err := l.rdb.PTTL(ctx, l.pause).Result()
+	if err != nil {
+		return 0 // the GCRA call that follows finds out about Redis
+	}
+	l.mu.Lock()
+	l.pauseCheckedAt = now
+	if d > 0 {
+		if u := now.Add(d); u.After(l.pausedUntil) {
+			l.pausedUntil = u
+		}
+	}
+	l.mu.Unlock()
+	return d
 }
 
 // Pause stops the whole fleet from calling the provider for d (a 429's

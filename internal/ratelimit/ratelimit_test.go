@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +78,50 @@ func TestPauseStopsTheFleet(t *testing.T) {
 	testinfra.Must(t, b.Wait(context.Background()), "wait")
 	if waited := time.Since(start); waited < 250*time.Millisecond {
 		t.Errorf("another worker waited %s after a 300ms pause, want about 300ms", waited)
+	}
+}
+
+// TestPauseReachesWorkersWithinTheCheckInterval: a worker that looked at
+// the fleet's pause key less than PauseCheckInterval ago does not look
+// again (one PTTL for a burst of requests), and once the interval has
+// passed it sees a pause another worker set meanwhile.
+func TestPauseReachesWorkersWithinTheCheckInterval(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testinfra.Redis(t)
+	log := &testinfra.RedisCommands{}
+	rdb.AddHook(log)
+	ctx := context.Background()
+	a, _ := New(rdb, Config{Provider: "p", Rate: 10000, Prefix: prefix})
+	b, _ := New(rdb, Config{Provider: "p", Rate: 10000, Prefix: prefix})
+	start := time.Now()
+	const burst = 20
+	for range burst {
+		testinfra.Must(t, b.Wait(ctx), "wait")
+	}
+	if el := time.Since(start); el < PauseCheckInterval {
+		if n := slices.Index(log.Take(), "pttl"); n < 0 {
+			t.Errorf("%d requests read the pause key 0 times, want once", burst)
+		}
+	}
+	log.Take()
+	for range burst {
+		testinfra.Must(t, b.Wait(ctx), "wait")
+	}
+	if el := time.Since(start); el < PauseCheckInterval {
+		for _, c := range log.Take() {
+			if c == "pttl" {
+				t.Errorf("the pause key was read again %s after the first look, want not before %s", el, PauseCheckInterval)
+				break
+			}
+		}
+	}
+	a.Pause(ctx, 500*time.Millisecond)
+	time.Sleep(PauseCheckInterval) // the behaviour under test is time-based
+	waitStart := time.Now()
+	testinfra.Must(t, b.Wait(ctx), "wait")
+	if waited := time.Since(waitStart); waited < 250*time.Millisecond {
+		t.Errorf("a worker waited %s for a 500ms pause set %s earlier by another, want about %s",
+			waited, PauseCheckInterval, 500*time.Millisecond-PauseCheckInterval)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/djmeta/enrichment/internal/config"
-	"github.com/djmeta/enrichment/internal/store"
+	"github.com/djmeta/enrichment/internal/migrate"
 )
 
 // ErrUsage is returned for a bad command line; main exits 2 for it.
@@ -68,7 +68,7 @@ func Main(ctx context.Context, args []string, e Env) error {
 func dispatch(ctx context.Context, cfg config.Common, args []string, e Env) error {
 	switch args[0] {
 	case "migrate":
-		return migrate(ctx, cfg, args[1:], e)
+		return runMigrate(ctx, cfg, args[1:], e)
 	case "publish":
 		return publish(ctx, cfg, args[1:], e)
 	case "summary":
@@ -106,7 +106,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func migrate(ctx context.Context, cfg config.Common, args []string, e Env) error {
+func runMigrate(ctx context.Context, cfg config.Common, args []string, e Env) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: migrate needs up, down or status", ErrUsage)
 	}
@@ -120,7 +120,7 @@ func migrate(ctx context.Context, cfg config.Common, args []string, e Env) error
 		return err
 	}
 	if *createDB && verb == "up" {
-		created, err := store.EnsureDatabase(ctx, *dbURL)
+		created, err := migrate.EnsureDatabase(ctx, *dbURL)
 		if err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func migrate(ctx context.Context, cfg config.Common, args []string, e Env) error
 			fmt.Fprintln(e.Stdout, "created the database")
 		}
 	}
-	m, err := store.NewMigrator(*dbURL)
+	m, err := migrate.New(*dbURL)
 	if err != nil {
 		return err
 	}

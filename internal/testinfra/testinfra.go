@@ -27,7 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/djmeta/enrichment/internal/store"
+	"github.com/djmeta/enrichment/internal/migrate"
 )
 
 func env(name, def string) string {
@@ -85,7 +85,7 @@ func Database(t testing.TB) string {
 func MigratedDatabase(t testing.TB) string {
 	t.Helper()
 	dbURL := Database(t)
-	m, err := store.NewMigrator(dbURL)
+	m, err := migrate.New(dbURL)
 	if err != nil {
 		t.Fatalf("migrator: %v", err)
 	}

@@ -1,4 +1,4 @@
-package store_test
+package migrate_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/djmeta/enrichment/internal/store"
+	"github.com/djmeta/enrichment/internal/migrate"
 	"github.com/djmeta/enrichment/internal/testinfra"
 )
 
@@ -38,7 +38,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 	t.Parallel()
 	dbURL := testinfra.Database(t)
 	ctx := context.Background()
-	m, err := store.NewMigrator(dbURL)
+	m, err := migrate.New(dbURL)
 	testinfra.Must(t, err, "migrator")
 	defer m.Close()
 	empty := objects(t, dbURL)

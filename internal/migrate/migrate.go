@@ -1,4 +1,7 @@
-package store
+// Package migrate applies the schema: the embedded goose migrations of
+// migrations/, through database/sql. It is its own package so that the
+// worker, which never migrates, does not link goose and database/sql.
+package migrate
 
 import (
 	"context"
@@ -19,8 +22,8 @@ type Migrator struct {
 	provider *goose.Provider
 }
 
-// NewMigrator opens a database/sql connection to url for goose.
-func NewMigrator(url string) (*Migrator, error) {
+// New opens a database/sql connection to url for goose.
+func New(url string) (*Migrator, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)

@@ -420,7 +420,7 @@ func (c *Cache) set(ctx context.Context, key string, e entry, ttl time.Duration,
 	if lk == nil {
 		err = c.rdb.Set(ctx, key, b, ttl).Err()
 	} else {
-		err = setUnlockScript.Run(ctx, c.rdb, []string{key, lk.key}, b, ttl.Milliseconds(), lk.token).Err()
+		err = setUnlockScript.Run(ctx, c.rdb, []string{key, lk.key}, b, max(ttl.Milliseconds(), 1), lk.token).Err()
 	}
 	if err != nil {
 		c.fail(err)

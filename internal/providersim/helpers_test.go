@@ -22,7 +22,7 @@ var (
 )
 
 // testCatalog loads the shipped catalog once; it is read-only after loading.
-func testCatalog(t *testing.T) *Catalog {
+func testCatalog(t testing.TB) *Catalog {
 	t.Helper()
 	catalogOnce.Do(func() { catalogVal, catalogErr = LoadCatalog(catalogPath) })
 	if catalogErr != nil {
@@ -64,13 +64,13 @@ func testConfig() Config {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	sim   *Server
 	srv   *httptest.Server
 	clock *fakeClock
 }
 
-func newHarness(t *testing.T, cfg Config, opts ...Option) *harness {
+func newHarness(t testing.TB, cfg Config, opts ...Option) *harness {
 	t.Helper()
 	clock := newFakeClock()
 	sim, err := New(testCatalog(t), cfg, append([]Option{WithClock(clock)}, opts...)...)
@@ -88,7 +88,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {

@@ -16,15 +16,19 @@ import (
 
 // PipelineRun is one run of the real workers.
 type PipelineRun struct {
-	Rate        float64            // tasks/s, first publish to last commit
-	PublishRate float64            // the publisher's own rate
-	Elapsed     time.Duration      // first publish to last commit
-	Retried     float64            // deliveries sent to a retry tier
-	RSSKiB      []float64          // per worker, median VmRSS over the run's second half
-	Latencies   []time.Duration    // publish to commit, per task (when asked)
-	Calls       int64              // provider requests during the run
-	CPU         map[string]float64 // CPU seconds by process group during the run
-	Busy        float64            // the machine's busy share during the run
+	Rate        float64         // tasks/s, first publish to last commit
+	PublishRate float64         // the publisher's own rate
+	Elapsed     time.Duration   // first publish to last commit
+	Retried     float64         // deliveries sent to a retry tier
+	RSSKiB      []float64       // per worker, median VmRSS over the run's second half
+	Latencies   []time.Duration // publish to commit, per task (when asked)
+	// SteadyRate is tasks/s between the 10th and the 90th percentile of the
+	// tasks' completion times (when latencies are asked): the run without
+	// its ramp-up and its tail.
+	SteadyRate float64
+	Calls      int64              // provider requests during the run
+	CPU        map[string]float64 // CPU seconds by process group during the run
+	Busy       float64            // the machine's busy share during the run
 }
 
 type pipelineOpts struct {
@@ -175,25 +179,44 @@ func (s *Servers) runPipeline(ctx context.Context, sc *Scenario, sim *Sim, wl *W
 		return run, fmt.Errorf("workers did not stop cleanly: %w", err)
 	}
 	if o.latencies {
-		lat, err := taskLatencies(ws, o.tag, pr.p.Sent)
+		lat, done, err := taskLatencies(ws, o.tag, pr.p.Sent)
 		if err != nil {
 			return run, err
 		}
 		run.Latencies = lat
+		run.SteadyRate = steadyRate(done)
 	}
 	return run, nil
 }
 
+// steadyRate is the completion rate between the 10th and the 90th
+// percentile of done (sorted): 80% of the tasks over the time they took.
+func steadyRate(done []time.Time) float64 {
+	if len(done) < 10 {
+		return 0
+	}
+	lo, hi := len(done)/10, len(done)*9/10
+	d := done[hi].Sub(done[lo]).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(hi-lo) / d
+}
+
 // taskLatencies matches the workers' "task done" log lines (logged right
 // after the ack that follows the commit) to the publish times through the
-// correlation id.
-func taskLatencies(ws []*Worker, tag string, sent []time.Time) ([]time.Duration, error) {
-	var out []time.Duration
+// correlation id. It returns the latencies and the completion times, each
+// sorted.
+func taskLatencies(ws []*Worker, tag string, sent []time.Time) ([]time.Duration, []time.Time, error) {
+	var (
+		out  []time.Duration
+		done []time.Time
+	)
 	prefix := tag + "-"
 	for _, w := range ws {
 		f, err := os.Open(w.Log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 256<<10), 4<<20)
@@ -214,12 +237,14 @@ func taskLatencies(ws []*Worker, tag string, sent []time.Time) ([]time.Duration,
 				continue
 			}
 			out = append(out, rec.TS.Sub(sent[i]))
+			done = append(done, rec.TS)
 		}
 		f.Close()
 	}
 	if len(out) < len(sent)*9/10 {
-		return nil, fmt.Errorf("latency: only %d of %d tasks found in the worker logs", len(out), len(sent))
+		return nil, nil, fmt.Errorf("latency: only %d of %d tasks found in the worker logs", len(out), len(sent))
 	}
 	slices.Sort(out)
-	return out, nil
+	slices.SortFunc(done, time.Time.Compare)
+	return out, done, nil
 }

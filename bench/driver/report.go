@@ -155,11 +155,12 @@ func (r *Results) markdown(o Options) string {
 			p(", with %v", r.ColdEnv)
 		}
 		p(".\n\n")
-		p("| workers | tasks per run | tasks/s | scaling efficiency | provider calls per task | RSS per worker |\n|---|---|---|---|---|---|\n")
+		p("| workers | tasks per run | tasks/s | scaling efficiency | steady state: tasks/s | steady state: efficiency | provider calls per task | RSS per worker |\n|---|---|---|---|---|---|---|---|\n")
 		for _, c := range r.Cold {
-			p("| %d | %s | %s | %.2f | %.2f | %s |\n", c.Workers, commas(int64(c.Tasks)), fmtSample(c.Rate, fmtRate), c.Efficiency, c.CallsPerTask, fmtSample(c.RSSKiB, fmtMiB))
+			p("| %d | %s | %s | %.2f | %s | %.2f | %.2f | %s |\n", c.Workers, commas(int64(c.Tasks)), fmtSample(c.Rate, fmtRate), c.Efficiency,
+				fmtSample(c.SteadyRate, fmtRate), c.SteadyEfficiency, c.CallsPerTask, fmtSample(c.RSSKiB, fmtMiB))
 		}
-		p("\nScaling efficiency is tasks/s with n workers ÷ (n × tasks/s with one).\n\n")
+		p("\nScaling efficiency is tasks/s with n workers ÷ (n × tasks/s with one), end to end (first publish to last commit); the target uses it. The steady-state columns leave out each run's first and last 10%% of completions (from the workers' \"task done\" log lines): the ramp-up, and the tail in which some workers have finished their prefetched share and others have not.\n\n")
 	}
 	if len(r.Warm) > 0 || len(r.Cold) > 0 {
 		groups := []string{"workers", "rabbitmq", "postgres", "redis", "provider-sim", "bench driver (publisher)"}
@@ -308,7 +309,7 @@ func (r *Results) summary() string {
 		fmt.Fprintf(&b, "%-70s %s tasks/s\n", w.Label, fmtSample(w.Rate, fmtRate))
 	}
 	for _, c := range r.Cold {
-		fmt.Fprintf(&b, "cold, %d worker(s)%-52s %s tasks/s, efficiency %.2f\n", c.Workers, "", fmtSample(c.Rate, fmtRate), c.Efficiency)
+		fmt.Fprintf(&b, "cold, %d worker(s)%-52s %s tasks/s, efficiency %.2f (steady state %.2f)\n", c.Workers, "", fmtSample(c.Rate, fmtRate), c.Efficiency, c.SteadyEfficiency)
 	}
 	if l := r.Latency; l != nil {
 		fmt.Fprintf(&b, "latency at %s tasks/s: p50 %s p95 %s p99 %s\n", fmtRate(l.Target), fmtMs(l.P50.Median), fmtMs(l.P95.Median), fmtMs(l.P99.Median))

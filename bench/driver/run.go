@@ -459,34 +459,38 @@ func benchCold(ctx context.Context, srv *Servers, o Options, wl *Workload, res *
 		for _, n := range o.ColdWorkers {
 			sc.NewPrefix(ctx)
 			ts := all[:o.ColdPerWorker*n]
-			run, err := srv.runPipeline(ctx, sc, sim, wl, ts, pipelineOpts{workers: n, tag: fmt.Sprintf("cold%d-r%d", n, r), env: o.ColdEnv})
+			run, err := srv.runPipeline(ctx, sc, sim, wl, ts, pipelineOpts{workers: n, tag: fmt.Sprintf("cold%d-r%d", n, r), env: o.ColdEnv, latencies: true})
 			if err != nil {
 				return fmt.Errorf("cold %d workers: %w", n, err)
 			}
-			logf("cold %d worker(s) run %d: %d tasks, %s tasks/s, %.2f provider calls/task, RSS %s",
-				n, r+1, len(ts), fmtRate(run.Rate), float64(run.Calls)/float64(len(ts)), kibList(run.RSSKiB))
+			logf("cold %d worker(s) run %d: %d tasks, %s tasks/s (steady state %s), %.2f provider calls/task, RSS %s",
+				n, r+1, len(ts), fmtRate(run.Rate), fmtRate(run.SteadyRate), float64(run.Calls)/float64(len(ts)), kibList(run.RSSKiB))
 			runs[n] = append(runs[n], run)
 		}
 	}
-	var base float64
+	var base, steadyBase float64
 	for _, n := range o.ColdWorkers {
 		row := ColdRow{Workers: n, Tasks: o.ColdPerWorker * n}
-		var rate, rss []float64
+		var rate, steady, rss []float64
 		var calls int64
 		for _, r := range runs[n] {
 			rate = append(rate, r.Rate)
+			steady = append(steady, r.SteadyRate)
 			rss = append(rss, r.RSSKiB...)
 			calls += r.Calls
 			row.Retried += r.Retried
 		}
-		row.Rate, row.RSSKiB = sampleOf(rate), sampleOf(rss)
+		row.Rate, row.SteadyRate, row.RSSKiB = sampleOf(rate), sampleOf(steady), sampleOf(rss)
 		row.CPUus, row.Busy = cpuPerTask(runs[n], row.Tasks)
 		row.CallsPerTask = float64(calls) / float64(row.Tasks*len(runs[n]))
 		if n == 1 {
-			base = row.Rate.Median
+			base, steadyBase = row.Rate.Median, row.SteadyRate.Median
 		}
 		if base > 0 {
 			row.Efficiency = row.Rate.Median / (float64(n) * base)
+		}
+		if steadyBase > 0 {
+			row.SteadyEfficiency = row.SteadyRate.Median / (float64(n) * steadyBase)
 		}
 		res.Cold = append(res.Cold, row)
 	}
@@ -592,15 +596,20 @@ type Row struct {
 
 // ColdRow is one worker count of the scaling runs.
 type ColdRow struct {
-	Workers      int                `json:"workers"`
-	Tasks        int                `json:"tasks"`
-	Rate         Sample             `json:"tasks_per_second"`
-	Efficiency   float64            `json:"efficiency"`
-	CallsPerTask float64            `json:"provider_calls_per_task"`
-	RSSKiB       Sample             `json:"rss_kib"`
-	Retried      float64            `json:"retried,omitempty"`
-	CPUus        map[string]float64 `json:"cpu_us_per_task,omitempty"`
-	Busy         Sample             `json:"machine_busy"`
+	Workers    int     `json:"workers"`
+	Tasks      int     `json:"tasks"`
+	Rate       Sample  `json:"tasks_per_second"`
+	Efficiency float64 `json:"efficiency"`
+	// SteadyRate leaves out each run's first and last 10% of completions
+	// (ramp-up, tail); SteadyEfficiency is Efficiency on it. Reported beside
+	// the end-to-end figures, which the target uses.
+	SteadyRate       Sample             `json:"steady_tasks_per_second"`
+	SteadyEfficiency float64            `json:"steady_efficiency"`
+	CallsPerTask     float64            `json:"provider_calls_per_task"`
+	RSSKiB           Sample             `json:"rss_kib"`
+	Retried          float64            `json:"retried,omitempty"`
+	CPUus            map[string]float64 `json:"cpu_us_per_task,omitempty"`
+	Busy             Sample             `json:"machine_busy"`
 }
 
 // LatencyResult is the latency at half the maximum rate.

@@ -396,6 +396,34 @@ func (p dgParam) score(fields ...[]string) float64 {
 	return best
 }
 
+// paramScore scores one search parameter against the release's fields it
+// searches (-1: no match).
+func (d *dgDoc) paramScore(param string, p dgParam) float64 {
+	switch param {
+	case "q":
+		return p.score(d.all)
+	case "artist":
+		return p.score(d.artists)
+	case "release_title":
+		return p.score(d.title)
+	case "title":
+		return p.score(d.artistsTitle)
+	case "track":
+		return p.score(d.tracks...)
+	case "label":
+		return p.score(d.label)
+	case "genre":
+		return p.score(d.genres)
+	case "style":
+		return p.score(d.styles)
+	case "format":
+		return p.score(d.formats)
+	case "country":
+		return p.score(d.country)
+	}
+	return 0
+}
+
 type dgHit struct {
 	rel   *Release
 	score float64
@@ -404,30 +432,13 @@ type dgHit struct {
 func (s *Server) searchDiscogs(q url.Values) []dgHit {
 	// The query's words, once per search rather than once per release.
 	type check struct {
-		p      dgParam
-		fields func(d *dgDoc) [][]string
-	}
-	one := func(f func(d *dgDoc) []string) func(d *dgDoc) [][]string {
-		return func(d *dgDoc) [][]string { return [][]string{f(d)} }
+		param string
+		p     dgParam
 	}
 	var checks []check
-	for _, c := range []struct {
-		param  string
-		fields func(d *dgDoc) [][]string
-	}{
-		{"q", one(func(d *dgDoc) []string { return d.all })},
-		{"artist", one(func(d *dgDoc) []string { return d.artists })},
-		{"release_title", one(func(d *dgDoc) []string { return d.title })},
-		{"title", one(func(d *dgDoc) []string { return d.artistsTitle })},
-		{"track", func(d *dgDoc) [][]string { return d.tracks }},
-		{"label", one(func(d *dgDoc) []string { return d.label })},
-		{"genre", one(func(d *dgDoc) []string { return d.genres })},
-		{"style", one(func(d *dgDoc) []string { return d.styles })},
-		{"format", one(func(d *dgDoc) []string { return d.formats })},
-		{"country", one(func(d *dgDoc) []string { return d.country })},
-	} {
-		if v := q.Get(c.param); v != "" {
-			checks = append(checks, check{newDgParam(v), c.fields})
+	for _, param := range []string{"q", "artist", "release_title", "title", "track", "label", "genre", "style", "format", "country"} {
+		if v := q.Get(param); v != "" {
+			checks = append(checks, check{param, newDgParam(v)})
 		}
 	}
 	catno := strings.ReplaceAll(q.Get("catno"), " ", "")
@@ -448,7 +459,7 @@ func (s *Server) searchDiscogs(q url.Values) []dgHit {
 		}
 		total, match := 0.0, true
 		for _, c := range checks {
-			sc := c.p.score(c.fields(d)...)
+			sc := d.paramScore(c.param, c.p)
 			if sc < 0 {
 				match = false
 				break

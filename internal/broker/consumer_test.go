@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/djmeta/enrichment/internal/broker"
-	"github.com/djmeta/enrichment/internal/config"
 	"github.com/djmeta/enrichment/internal/testinfra"
 )
 
@@ -19,12 +18,8 @@ import (
 // to settle its delivery before Run returns, and nothing is left unacked.
 func TestReleaseSlotStartsTheNextDeliveryAndShutdownStillWaits(t *testing.T) {
 	t.Parallel()
-	url := testinfra.VHost(t)
+	url, _ := declaredVHost(t, "1s")
 	ctx := context.Background()
-	delays, err := config.ParseRetryDelays("1s")
-	testinfra.Must(t, err, "parse delays")
-	topo := broker.NewTopology(delays, 20)
-	testinfra.Must(t, topo.DeclareWithRetry(ctx, url, 5*time.Second, zaptest.NewLogger(t)), "declare")
 
 	conn, err := amqp.Dial(url)
 	testinfra.Must(t, err, "dial")

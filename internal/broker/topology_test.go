@@ -57,15 +57,23 @@ func TestPublishToMissingQueueIsReturned(t *testing.T) {
 	}
 }
 
-func TestRetryTierRoundTrip(t *testing.T) {
-	t.Parallel()
+// declaredVHost returns a new test vhost with the topology of the given
+// RETRY_DELAYS declared in it.
+func declaredVHost(t *testing.T, retryDelays string) (string, broker.Topology) {
+	t.Helper()
 	url := testinfra.VHost(t)
-	delays, err := config.ParseRetryDelays("100ms")
+	delays, err := config.ParseRetryDelays(retryDelays)
 	testinfra.Must(t, err, "parse delays")
 	topo := broker.NewTopology(delays, 20)
+	testinfra.Must(t, topo.DeclareWithRetry(context.Background(), url, 5*time.Second, zaptest.NewLogger(t)), "declare")
+	return url, topo
+}
+
+func TestRetryTierRoundTrip(t *testing.T) {
+	t.Parallel()
+	url, topo := declaredVHost(t, "100ms")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	testinfra.Must(t, topo.DeclareWithRetry(ctx, url, 5*time.Second, zaptest.NewLogger(t)), "declare")
 	sess, err := broker.Dial(url, "test")
 	testinfra.Must(t, err, "dial")
 	defer sess.Close()

@@ -7,18 +7,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/djmeta/enrichment/internal/testinfra"
 )
 
 func TestBudgetStopsAtTheLimit(t *testing.T) {
 	t.Parallel()
-	url, prefix := testinfra.RedisURL(t)
-	opts, err := redis.ParseURL(url)
-	testinfra.Must(t, err, "redis url")
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb, prefix := testinfra.Redis(t)
 	remaining := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "r"}, []string{"provider", "period"})
 	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "l"}, []string{"provider", "period"})
 	// Two workers share one budget.

@@ -66,11 +66,7 @@ func TestFleetRate(t *testing.T) {
 
 func TestPauseStopsTheFleet(t *testing.T) {
 	t.Parallel()
-	url, prefix := testinfra.RedisURL(t)
-	opts, err := redis.ParseURL(url)
-	testinfra.Must(t, err, "redis url")
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb, prefix := testinfra.Redis(t)
 	a, _ := New(rdb, Config{Provider: "p", Rate: 1000, Prefix: prefix})
 	b, _ := New(rdb, Config{Provider: "p", Rate: 1000, Prefix: prefix})
 	a.Pause(context.Background(), 300*time.Millisecond)

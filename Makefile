@@ -84,3 +84,13 @@ SOAK_DURATION ?= 10m
 .PHONY: soak
 soak: build
 	cd bench && $(GO) run . soak -root .. -duration $(SOAK_DURATION) $(SOAK_FLAGS)
+
+## quota: the fleet at the providers' real quotas (MusicBrainz 1/s, Discogs
+## 60/min, Spotify's rolling window): 3 workers with the default settings,
+## 312 tasks with repeats and spelling variants, one worker SIGKILLed midway;
+## prints requests, distinct and duplicate requests, calls per task, window
+## maxima and quota use per provider (about 8 minutes). A 40-task variant
+## runs in make test.
+.PHONY: quota
+quota:
+	ENRICH_QUOTA_TEST=1 $(GO) test -count=1 -v -timeout 40m -run '^TestQuota$$' ./cmd/enrichment-worker

@@ -250,12 +250,14 @@ func TestLatencyAndErrorInjection(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(slept) != 4 { // three providers + the token endpoint, not /healthz
-		t.Fatalf("slept %d times, want 4", len(slept))
+	// Each request sleeps twice, the way in and the way back, half the
+	// latency each: three providers + the token endpoint, not /healthz.
+	if len(slept) != 8 {
+		t.Fatalf("slept %d times, want 8", len(slept))
 	}
-	for _, d := range slept {
-		if d < 60*time.Millisecond || d > 100*time.Millisecond {
-			t.Errorf("latency %v outside 80ms ± 20ms", d)
+	for i := 0; i < len(slept); i += 2 {
+		if d := slept[i] + slept[i+1]; d < 60*time.Millisecond || d > 100*time.Millisecond || slept[i] < d/2-time.Millisecond || slept[i] > d/2+time.Millisecond {
+			t.Errorf("latency %v + %v: want 80ms ± 20ms in two halves", slept[i], slept[i+1])
 		}
 	}
 	var st StatsSnapshot

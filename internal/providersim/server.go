@@ -253,32 +253,76 @@ func (w *respWriter) Write(b []byte) (int, error) {
 
 func (s *Server) provider(name string, h func(*respWriter, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.stats.arrived(name, s.clock.Now())
+		key := RequestKey(name, r.URL)
+		s.stats.arrived(name, key, s.clock.Now())
 		rw := &respWriter{ResponseWriter: w}
 		defer func() {
 			if rw.status == 0 {
 				rw.status = http.StatusOK
 			}
-			s.stats.finished(name, rw.status, rw.why)
+			s.stats.finished(name, key, rw.status, rw.why)
 		}()
-		if d := s.latency(); d > 0 {
-			// Read the body first: net/http notices a departed client only
-			// once the body is consumed.
-			if r.Body != nil {
-				body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-				if err != nil {
-					rw.status = 499
-					return
-				}
-				r.Body = io.NopCloser(bytes.NewReader(body))
-			}
-			if err := s.sleep(r.Context(), d); err != nil {
-				rw.status = 499 // client went away, as nginx logs it
+		d := s.latency()
+		if d <= 0 {
+			h(rw, r)
+			return
+		}
+		// Half the latency is the request's way to the provider (before any
+		// check: a rate limit sees the request when it arrives), half the
+		// answer's way back.
+		in := d / 2
+		// Read the body first: net/http notices a departed client only once
+		// the body is consumed.
+		if r.Body != nil {
+			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				rw.status = 499
 				return
 			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		if err := s.sleep(r.Context(), in); err != nil {
+			rw.status = 499 // client went away, as nginx logs it
+			return
+		}
+		held := &heldWriter{header: w.Header()}
+		rw.ResponseWriter = held
 		h(rw, r)
+		if err := s.sleep(r.Context(), d-in); err != nil {
+			return
+		}
+		held.flush(w)
 	})
+}
+
+// heldWriter keeps an answer until the latency of its way back has passed.
+type heldWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldWriter) Header() http.Header { return h.header }
+
+func (h *heldWriter) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+func (h *heldWriter) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.body.Write(b)
+}
+
+func (h *heldWriter) flush(w http.ResponseWriter) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	w.WriteHeader(h.status)
+	_, _ = w.Write(h.body.Bytes())
 }
 
 func (s *Server) latency() time.Duration {

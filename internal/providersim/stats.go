@@ -1,6 +1,7 @@
 package providersim
 
 import (
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -28,6 +29,23 @@ type ProviderStats struct {
 	// RateLimit is the configured number of requests allowed per rate window and key.
 	RateLimit float64 `json:"rate_limit"`
 	RateKey   string  `json:"rate_key"`
+	// DistinctRequests counts the different requests seen, normalised the
+	// way the provider treats them (RequestKey): the same search in another
+	// letter case or parameter order is the same request.
+	DistinctRequests int64 `json:"distinct_requests"`
+	// DuplicateSuccessful counts answered requests (200 or 404) whose
+	// normalised request had already been answered: quota spent twice on
+	// one answer.
+	DuplicateSuccessful int64 `json:"duplicate_successful"`
+	// TopDuplicates lists up to 10 requests answered more than once, most
+	// often first, with how many times each was answered.
+	TopDuplicates []RequestCount `json:"top_duplicates,omitempty"`
+}
+
+// RequestCount is one normalised request and how often it was answered.
+type RequestCount struct {
+	Request  string `json:"request"`
+	Answered int64  `json:"answered"`
 }
 
 // StatsSnapshot is the body of GET /_stats.
@@ -40,6 +58,10 @@ type StatsSnapshot struct {
 type providerCounters struct {
 	ProviderStats
 	second, minute, rateWin windowCounter
+	// answered counts the 200 and 404 answers per normalised request;
+	// seen holds every normalised request.
+	answered map[string]int64
+	seen     map[string]bool
 }
 
 // windowCounter tracks the maximum number of events in any sliding window.
@@ -97,19 +119,25 @@ func (s *stats) reset(now time.Time) {
 				Status: map[string]int64{}, RateWindowSeconds: ri.window.Seconds(),
 				RateLimit: ri.limit, RateKey: ri.key,
 			},
-			second:  windowCounter{window: time.Second},
-			minute:  windowCounter{window: time.Minute},
-			rateWin: windowCounter{window: ri.window},
+			second:   windowCounter{window: time.Second},
+			minute:   windowCounter{window: time.Minute},
+			rateWin:  windowCounter{window: ri.window},
+			answered: map[string]int64{},
+			seen:     map[string]bool{},
 		}
 	}
 }
 
-// arrived records a request as it arrives.
-func (s *stats) arrived(provider string, now time.Time) {
+// arrived records a request as it arrives; key is its normalised form.
+func (s *stats) arrived(provider, key string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.prov[provider]
 	p.RequestsTotal++
+	if !p.seen[key] {
+		p.seen[key] = true
+		p.DistinctRequests++
+	}
 	p.second.add(now)
 	p.minute.add(now)
 	p.rateWin.add(now)
@@ -125,11 +153,17 @@ const (
 )
 
 // finished records the response status and why it was given.
-func (s *stats) finished(provider string, status int, why outcome) {
+func (s *stats) finished(provider, key string, status int, why outcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.prov[provider]
 	p.Status[strconv.Itoa(status)]++
+	if why == outcomeNormal && (status == 200 || status == 404) {
+		if p.answered[key] > 0 {
+			p.DuplicateSuccessful++
+		}
+		p.answered[key]++
+	}
 	switch why {
 	case outcomeRateLimited:
 		p.RateLimitedTotal++
@@ -151,7 +185,29 @@ func (s *stats) snapshot(now time.Time) StatsSnapshot {
 			ps.Status[k] = v
 		}
 		ps.MaxPerSecond, ps.MaxPerMinute, ps.MaxInRateWindow = p.second.max, p.minute.max, p.rateWin.max
+		ps.TopDuplicates = topDuplicates(p.answered, 10)
 		out.Providers[name] = ps
+	}
+	return out
+}
+
+// topDuplicates returns up to n requests answered more than once, most
+// answered first (then by request, for a stable order).
+func topDuplicates(answered map[string]int64, n int) []RequestCount {
+	var out []RequestCount
+	for k, v := range answered {
+		if v > 1 {
+			out = append(out, RequestCount{Request: k, Answered: v})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Answered != out[j].Answered {
+			return out[i].Answered > out[j].Answered
+		}
+		return out[i].Request < out[j].Request
+	})
+	if len(out) > n {
+		out = out[:n]
 	}
 	return out
 }

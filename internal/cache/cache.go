@@ -1,18 +1,34 @@
 // Package cache is the Redis cache-aside layer in front of every provider
-// call. Keys are versioned and derived from a hash of the normalised
-// request; answers are cached per request, not per track, so the same
-// artist and title under another track_id reuses them. Errors and
-// rate-limit answers are never cached. Without Redis every call goes to the
-// provider, one warning is logged per outage, and caching resumes by itself.
+// request, at two levels:
+//
+//   - FetchResponse caches each upstream HTTP request on its own (a search,
+//     a release lookup, an ISRC lookup), keyed by the request normalised
+//     the way the provider treats it, with a TTL per kind, and coalesces it
+//     across the fleet: concurrent callers in one worker share one fetch
+//     (singleflight), and across workers one holds a lock in Redis while it
+//     asks and the others wait for its answer. An answer the fleet has paid
+//     for is stored even if the task that asked for it has gone.
+//   - Fetch caches a client call's normalised candidates under the call
+//     (provider, kind, artist and title, or id), so a warm task reads all
+//     it needs in one round trip (Prefetch); it only saves work, the
+//     requests themselves are coalesced by FetchResponse.
+//
+// Keys are versioned and derived from a hash of the normalised request;
+// answers are cached per request, not per track, so the same artist and
+// title under another track_id reuses them. Errors and rate-limit answers
+// are never cached. Without Redis every call goes to the provider, one
+// warning is logged per outage, and caching resumes by itself.
 package cache
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,9 +106,16 @@ type Config struct {
 
 // Cache wraps provider calls with cache-aside and in-process coalescing.
 type Cache struct {
-	rdb   redis.UniversalClient // nil: caching off
-	cfg   Config
-	group singleflight.Group
+	rdb       redis.UniversalClient // nil: caching off
+	cfg       Config
+	group     singleflight.Group // Fetch's calls
+	responses singleflight.Group // FetchResponse's requests
+
+	// base is cancelled by Close: fetches still waiting for their slot stop;
+	// requests already sent finish and are stored. fetches counts them.
+	base    context.Context
+	stop    context.CancelFunc
+	fetches sync.WaitGroup
 
 	mu        sync.Mutex
 	down      bool
@@ -119,7 +142,16 @@ func New(rdb redis.UniversalClient, cfg Config) *Cache {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 25 * time.Millisecond
 	}
-	return &Cache{rdb: rdb, cfg: cfg, now: time.Now}
+	base, stop := context.WithCancel(context.Background())
+	return &Cache{rdb: rdb, cfg: cfg, now: time.Now, base: base, stop: stop}
+}
+
+// Close stops the shared fetches that are still waiting to send their
+// request and waits for the others (a request already sent is answered and
+// its answer stored; the provider timeout bounds it).
+func (c *Cache) Close() {
+	c.stop()
+	c.fetches.Wait()
 }
 
 // Outages counts the Redis outages seen.
@@ -231,28 +263,11 @@ func (c *Cache) FetchPrefetched(ctx context.Context, pre *Prefetched, prov, kind
 	type answer struct {
 		recs []provider.Recording
 	}
+	// Concurrent callers in this process share one call; across workers
+	// the requests it makes are coalesced by FetchResponse.
 	ch := c.group.DoChan(key, func() (any, error) {
-		// The shared call must not die with the first caller's
-		// cancellation, but it keeps the caller's deadline (TASK_TIMEOUT).
-		fctx := context.WithoutCancel(ctx)
-		if dl, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			fctx, cancel = context.WithDeadline(fctx, dl)
-			defer cancel()
-		}
-		// Across processes: one worker asks, the others read its answer.
-		var lk *fleetLock
-		if !force {
-			var e entry
-			var hit bool
-			lk, e, hit = c.lockOrWait(ctx, prov, key)
-			if hit {
-				if e.NotFound {
-					return nil, &provider.Error{Provider: prov, Kind: provider.KindNotFound, Err: errors.New("cached")}
-				}
-				return answer{e.Recordings}, nil
-			}
-		}
+		fctx, done := c.detach(ctx)
+		defer done()
 		recs, err := fetch(fctx)
 		switch {
 		case err == nil:
@@ -260,25 +275,158 @@ func (c *Cache) FetchPrefetched(ctx context.Context, pre *Prefetched, prov, kind
 			if len(recs) == 0 {
 				ttl = c.cfg.TTLs.Negative
 			}
-			c.set(ctx, key, entry{Recordings: recs, StoredAt: c.now().Unix()}, ttl, lk)
+			c.set(fctx, key, entry{Recordings: recs, StoredAt: c.now().Unix()}, ttl, nil)
 			return answer{recs}, nil
 		case provider.IsNotFound(err):
-			c.set(ctx, key, entry{NotFound: true, StoredAt: c.now().Unix()}, c.cfg.TTLs.Negative, lk)
+			c.set(fctx, key, entry{NotFound: true, StoredAt: c.now().Unix()}, c.cfg.TTLs.Negative, nil)
 			return nil, err
 		default:
-			c.unlock(lk)
 			return nil, err
 		}
 	})
 	select {
 	case <-ctx.Done():
-		return nil, Result{}, &provider.Error{Provider: prov, Kind: provider.KindUnavailable, Err: ctx.Err()}
+		return nil, Result{}, provider.WaitEnded(prov, ctx)
 	case res := <-ch:
 		if res.Err != nil {
 			return nil, Result{}, res.Err
 		}
 		return res.Val.(answer).recs, Result{}, nil
 	}
+}
+
+// detach returns the context of a fetch shared by several callers: it
+// keeps the first caller's values and deadline but not its cancellation
+// (the others still want the answer); Close cancels it. done must be
+// called when the fetch ends.
+func (c *Cache) detach(ctx context.Context) (context.Context, func()) {
+	c.fetches.Add(1)
+	fctx := context.WithoutCancel(ctx)
+	cancelDeadline := context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		fctx, cancelDeadline = context.WithDeadline(fctx, dl)
+	}
+	fctx, cancel := context.WithCancel(fctx)
+	stop := context.AfterFunc(c.base, cancel)
+	return fctx, func() {
+		stop()
+		cancel()
+		cancelDeadline()
+		c.fetches.Done()
+	}
+}
+
+// FetchResponse implements provider.ResponseCache: the answer to one
+// upstream request (key, normalised by the client), from the cache unless
+// the context asks for a fresh one (provider.WithForceRefresh), else from
+// the one fetch this process runs for it, which holds the fleet's lock of
+// the request while it asks (renewed until it has the answer) so that
+// other workers wait for its answer instead of asking too. Answers are
+// cached for the TTL of their kind (not-found answers for the negative
+// TTL); errors are not.
+func (c *Cache) FetchResponse(ctx context.Context, prov, kind, key string,
+	fetch func(ctx context.Context) (provider.Response, error)) (provider.Response, error) {
+	force := provider.ForceRefresh(ctx)
+	rkey := c.responseKey(prov, kind, key)
+	if !force {
+		if r, ok := c.getResponse(ctx, prov, rkey); ok {
+			return r, nil
+		}
+	}
+	ch := c.responses.DoChan(rkey, func() (any, error) {
+		fctx, done := c.detach(ctx)
+		defer done()
+		var lk *fleetLock
+		if !force {
+			var b []byte
+			var hit bool
+			var err error
+			lk, b, hit, err = c.lockOrWait(fctx, prov, rkey)
+			if err != nil {
+				return nil, err
+			}
+			if hit {
+				if r, ok := decodeResponse(b); ok {
+					return r, nil
+				}
+			}
+		}
+		renewed := c.keepLock(lk)
+		r, err := fetch(fctx)
+		renewed()
+		if err != nil {
+			c.unlock(lk)
+			return nil, err
+		}
+		ttl := c.cfg.TTLs.forKind(kind)
+		if r.Status != http.StatusOK {
+			ttl = c.cfg.TTLs.Negative
+		}
+		c.setRaw(fctx, rkey, encodeResponse(r), ttl, lk)
+		return r, nil
+	})
+	select {
+	case <-ctx.Done():
+		return provider.Response{}, provider.WaitEnded(prov, ctx)
+	case res := <-ch:
+		if res.Err != nil {
+			return provider.Response{}, res.Err
+		}
+		return res.Val.(provider.Response), nil
+	}
+}
+
+// responseKey is the Redis key of one upstream request's answer.
+func (c *Cache) responseKey(prov, kind, key string) string {
+	h := sha256.Sum256([]byte(key))
+	return fmt.Sprintf("%senrich:%s:%s:req:%s:%s", c.cfg.Prefix, KeyVersion, prov, kind, hex.EncodeToString(h[:16]))
+}
+
+// encodeResponse stores an answer as its status, a newline and its body.
+func encodeResponse(r provider.Response) []byte {
+	b := make([]byte, 0, len(r.Body)+4)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, '\n')
+	return append(b, r.Body...)
+}
+
+func decodeResponse(b []byte) (provider.Response, bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return provider.Response{}, false
+	}
+	status, err := strconv.Atoi(string(b[:i]))
+	if err != nil || status < 100 || status > 599 {
+		return provider.Response{}, false
+	}
+	return provider.Response{Status: status, Body: b[i+1:]}, true
+}
+
+// getResponse reads a cached answer and counts the lookup.
+func (c *Cache) getResponse(ctx context.Context, prov, key string) (provider.Response, bool) {
+	if !c.usable() {
+		c.cfg.Metrics.CacheResult(prov, "error")
+		return provider.Response{}, false
+	}
+	b, err := c.rdb.Get(ctx, key).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		c.ok()
+		c.cfg.Metrics.CacheResult(prov, "miss")
+		return provider.Response{}, false
+	case err != nil:
+		c.fail(err)
+		c.cfg.Metrics.CacheResult(prov, "error")
+		return provider.Response{}, false
+	}
+	c.ok()
+	r, ok := decodeResponse(b)
+	if !ok {
+		c.cfg.Metrics.CacheResult(prov, "miss")
+		return provider.Response{}, false
+	}
+	c.cfg.Metrics.CacheResult(prov, "hit")
+	return r, true
 }
 
 // fleetLock is a held fleet-wide lock of one request.
@@ -295,48 +443,88 @@ if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then taken = 1 end
 return {taken, redis.call("GET", KEYS[2])}`)
 
 // lockOrWait takes the fleet-wide lock of key, or waits until its holder
-// has cached the answer (hit) or gave up (lock gone: take it). With the
-// lock it returns the lock to release (nil when Redis is not usable: the
-// caller goes ahead unlocked).
-func (c *Cache) lockOrWait(ctx context.Context, prov, key string) (lk *fleetLock, e entry, hit bool) {
+// has cached the answer (hit, with the cached value) or is gone (its lock
+// expired: take it). Holders renew their lock while they ask (keepLock), so
+// a live holder is waited for however long its request waits for quota;
+// the wait ends with the caller's context (a provider.WaitEnded error).
+// Without a usable Redis it returns no lock and the caller goes ahead.
+func (c *Cache) lockOrWait(ctx context.Context, prov, key string) (lk *fleetLock, val []byte, hit bool, err error) {
 	if !c.usable() {
-		return nil, entry{}, false
+		return nil, nil, false, nil
 	}
 	lk = &fleetLock{key: key + ":lock", token: fmt.Sprintf("%d-%d", c.now().UnixNano(), c.lockSeq.Add(1))}
 	ttl := strconv.FormatInt(c.cfg.LockTTL.Milliseconds(), 10)
-	deadline := c.now().Add(c.cfg.LockTTL)
+	poll := c.cfg.PollInterval
 	for {
 		res, err := lockScript.Run(ctx, c.rdb, []string{lk.key, key}, lk.token, ttl).Slice()
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, false, provider.WaitEnded(prov, ctx)
+			}
 			c.fail(err)
-			return nil, entry{}, false
+			return nil, nil, false, nil
 		}
 		taken := len(res) > 0 && res[0] == int64(1)
 		if len(res) > 1 {
 			if b, ok := res[1].(string); ok {
-				if e, ok := decodeEntry([]byte(b)); ok {
-					if taken {
-						c.unlock(lk)
-					}
-					c.cfg.Metrics.CacheResult(prov, "hit")
-					return nil, e, true
+				if taken {
+					c.unlock(lk)
 				}
+				c.cfg.Metrics.CacheResult(prov, "hit")
+				return nil, []byte(b), true, nil
 			}
 		}
 		if taken {
-			return lk, entry{}, false
+			return lk, nil, false, nil
 		}
-		if c.now().After(deadline) {
-			return nil, entry{}, false
-		}
-		// Someone else is asking: wait for the answer to land.
-		t := time.NewTimer(c.cfg.PollInterval)
+		// Someone else is asking: wait for the answer to land, looking less
+		// often the longer it takes (its request may be waiting for quota).
+		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, entry{}, false
+			return nil, nil, false, provider.WaitEnded(prov, ctx)
 		case <-t.C:
 		}
+		poll = min(poll*3/2, c.cfg.LockTTL/8, maxPollInterval)
+	}
+}
+
+// maxPollInterval bounds how long a waiter for another worker's answer
+// sleeps between looks.
+const maxPollInterval = 250 * time.Millisecond
+
+// renewScript extends the lock KEYS[1] to ARGV[2] ms if this worker
+// (token ARGV[1]) still holds it.
+var renewScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+
+// keepLock renews lk every third of LockTTL until the returned function is
+// called (which waits for the renewer to stop). A nil lock needs nothing.
+func (c *Cache) keepLock(lk *fleetLock) (stop func()) {
+	if lk == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(c.cfg.LockTTL / 3)
+		defer t.Stop()
+		ttl := strconv.FormatInt(c.cfg.LockTTL.Milliseconds(), 10)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = renewScript.Run(ctx, c.rdb, []string{lk.key}, lk.token, ttl).Err()
+				cancel()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
 	}
 }
 
@@ -407,16 +595,24 @@ func (c *Cache) decode(prov string, b []byte, found bool) (entry, bool) {
 // set stores e under key for ttl and releases lk (nil: no lock held) in
 // the same round trip.
 func (c *Cache) set(ctx context.Context, key string, e entry, ttl time.Duration, lk *fleetLock) {
-	if !c.usable() {
-		c.unlock(lk)
-		return
-	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		c.unlock(lk)
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
+	c.setRaw(ctx, key, b, ttl, lk)
+}
+
+// setRaw stores b under key for ttl and releases lk (nil: no lock held) in
+// the same round trip, whatever happened to ctx: the answer was paid for.
+func (c *Cache) setRaw(ctx context.Context, key string, b []byte, ttl time.Duration, lk *fleetLock) {
+	if !c.usable() {
+		c.unlock(lk)
+		return
+	}
+	var err error
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
 	if lk == nil {
 		err = c.rdb.Set(ctx, key, b, ttl).Err()
 	} else {

@@ -419,51 +419,49 @@ func (h *lockHooks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 }
 
 // TestFleetWideLockOneProviderCall plays several workers (one Cache and
-// Redis client each) missing the same key: the first takes the lock and
-// asks the provider; the others, refused the lock, wait for its answer in
-// Redis and never ask. The answer and the unlock land in one script, so a
-// waiter that takes the lock after the first worker finds the answer with
-// it.
+// Redis client each) missing the same upstream request: the first takes the
+// request's lock and asks the provider, for longer than the lock's TTL (its
+// request waits for quota: it renews the lock); the others, refused the
+// lock, wait for its answer in Redis and never ask. The answer and the
+// unlock land in one script, so a waiter that takes the lock after the first
+// worker finds the answer with it.
 func TestFleetWideLockOneProviderCall(t *testing.T) {
 	t.Parallel()
 	url, prefix := testinfra.RedisURL(t)
 	opts, err := redis.ParseURL(url)
 	testinfra.Must(t, err, "parse TEST_REDIS_URL")
 	ctx := context.Background()
+	const lockTTL = 150 * time.Millisecond
 	newCache := func(h *lockHooks) (*cache.Cache, *metrics.Providers) {
 		rdb := redis.NewClient(opts)
 		t.Cleanup(func() { _ = rdb.Close() })
 		rdb.AddHook(h)
 		pm := metrics.NewProviders(prometheus.NewRegistry())
 		return cache.New(rdb, cache.Config{Prefix: prefix, TTLs: ttls, Metrics: pm,
-			LockTTL: 10 * time.Second, PollInterval: time.Millisecond}), pm
+			LockTTL: lockTTL, PollInterval: time.Millisecond}), pm
 	}
 	const others = 3
 	first, _ := newCache(&lockHooks{})
-	key := first.Key(prov, cache.KindSearch, "Bicep", "Glue")
-	t.Cleanup(func() {
-		rdb := redis.NewClient(opts)
-		defer rdb.Close()
-		_ = rdb.Del(ctx, key, key+":lock").Err()
-	})
+	const request = "/recording?query=recording:\"glue\""
+	want := provider.Response{Status: 200, Body: []byte(`{"recordings":[]}`)}
 
 	var calls atomic.Int32
 	entered, release := make(chan struct{}), make(chan struct{})
-	fetch := func(context.Context) ([]provider.Recording, error) {
+	fetch := func(context.Context) (provider.Response, error) {
 		if calls.Add(1) == 1 {
 			close(entered)
 		}
 		<-release
-		return glue, nil
+		return want, nil
 	}
 	type answer struct {
-		recs []provider.Recording
-		err  error
+		r   provider.Response
+		err error
 	}
 	firstDone := make(chan answer, 1)
 	go func() {
-		recs, _, err := first.Fetch(ctx, prov, cache.KindSearch, key, false, fetch)
-		firstDone <- answer{recs, err}
+		r, err := first.FetchResponse(ctx, prov, provider.KindSearchRequest, request, fetch)
+		firstDone <- answer{r, err}
 	}()
 	<-entered // the first worker holds the lock and the provider call
 
@@ -474,32 +472,113 @@ func TestFleetWideLockOneProviderCall(t *testing.T) {
 		c, pm := newCache(&lockHooks{refused: refused})
 		pms = append(pms, pm)
 		go func() {
-			recs, _, err := c.Fetch(ctx, prov, cache.KindSearch, key, false, fetch)
-			answers <- answer{recs, err}
+			r, err := c.FetchResponse(ctx, prov, provider.KindSearchRequest, request, fetch)
+			answers <- answer{r, err}
 		}()
 	}
 	for range others {
 		<-refused // each other worker missed and was refused the lock
 	}
+	time.Sleep(3 * lockTTL) // the behaviour under test: the lock outlives its TTL while renewed
 	close(release)
 	for range others {
 		a := <-answers
 		if a.err != nil {
 			t.Errorf("waiting worker: error %v, want the first worker's answer", a.err)
 		}
-		if diff := cmp.Diff(glue, a.recs); diff != "" {
+		if diff := cmp.Diff(want, a.r); diff != "" {
 			t.Errorf("waiting worker's answer mismatch (-want +got):\n%s", diff)
 		}
 	}
-	if a := <-firstDone; a.err != nil || !cmp.Equal(glue, a.recs) {
-		t.Errorf("first worker: %v, %v; want its provider answer", a.recs, a.err)
+	if a := <-firstDone; a.err != nil || !cmp.Equal(want, a.r) {
+		t.Errorf("first worker: %v, %v; want its provider answer", a.r, a.err)
 	}
 	if got := calls.Load(); got != 1 {
-		t.Errorf("provider calls = %d for %d workers, want 1", got, others+1)
+		t.Errorf("provider calls = %d for %d workers, want 1 (the lock was renewed while the first asked)", got, others+1)
 	}
 	for i, pm := range pms {
 		if _, miss, errs := results(pm); miss != 1 || errs != 0 {
 			t.Errorf("waiting worker %d: cache misses, errors = %v, %v; want 1, 0", i+1, miss, errs)
+		}
+	}
+}
+
+// TestResponseStoredWhenCallerGone: the caller of a request gives up while
+// the request is being answered; the answer, paid for, is still cached,
+// with the TTL of its kind, and the next caller is served from the cache.
+func TestResponseStoredWhenCallerGone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	answer := provider.Response{Status: 200, Body: []byte(`{"id":1}`)}
+	sent, release := make(chan struct{}), make(chan struct{})
+	fetch := func(context.Context) (provider.Response, error) {
+		close(sent)
+		<-release
+		return answer, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.c.FetchResponse(ctx, prov, provider.KindLookupRequest, "/releases/1", fetch)
+		errc <- err
+	}()
+	<-sent
+	cancel()
+	if err := <-errc; err == nil {
+		t.Errorf("FetchResponse of a cancelled caller = nil error, want one")
+	}
+	close(release)
+	e.c.Close() // waits for the shared fetch to store its answer
+	again := func(context.Context) (provider.Response, error) {
+		t.Error("the provider was asked again for an answer already paid for")
+		return provider.Response{}, errors.New("asked again")
+	}
+	got, err := e.c.FetchResponse(context.Background(), prov, provider.KindLookupRequest, "/releases/1", again)
+	if err != nil || !cmp.Equal(answer, got) {
+		t.Errorf("FetchResponse after the caller left = %v, %v; want the cached answer", got, err)
+	}
+}
+
+// TestResponseTTLPerKind: answers live as long as their kind says; a
+// not-found answer for the negative TTL; errors are not cached.
+func TestResponseTTLPerKind(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	tests := []struct {
+		kind string
+		resp provider.Response
+		want time.Duration
+	}{
+		{provider.KindLookupRequest, provider.Response{Status: 200, Body: []byte("{}")}, ttls.Lookup},
+		{provider.KindISRCRequest, provider.Response{Status: 200, Body: []byte("{}")}, ttls.ISRC},
+		{provider.KindSearchRequest, provider.Response{Status: 200, Body: []byte("{}")}, ttls.Search},
+		{provider.KindLookupRequest, provider.Response{Status: 404, Body: []byte(`{"message":"Release not found."}`)}, ttls.Negative},
+	}
+	for i, tt := range tests {
+		req := fmt.Sprintf("/request/%d", i)
+		got, err := e.c.FetchResponse(ctx, prov, tt.kind, req, func(context.Context) (provider.Response, error) { return tt.resp, nil })
+		if err != nil || !cmp.Equal(tt.resp, got) {
+			t.Fatalf("FetchResponse(%s) = %v, %v; want %v", req, got, err, tt.resp)
+		}
+		keys, err := e.rdb.Keys(ctx, "*"+tt.kind+"*").Result()
+		testinfra.Must(t, err, "keys")
+		found := false
+		for _, k := range keys {
+			if ttl, _ := e.rdb.TTL(ctx, k).Result(); ttl > tt.want-5*time.Second && ttl <= tt.want {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s answer %d: no key with TTL %s among %v", tt.kind, tt.resp.Status, tt.want, keys)
+		}
+	}
+	boom := errors.New("boom")
+	for range 2 {
+		if _, err := e.c.FetchResponse(ctx, prov, provider.KindSearchRequest, "/failing", func(context.Context) (provider.Response, error) {
+			return provider.Response{}, boom
+		}); !errors.Is(err, boom) {
+			t.Errorf("FetchResponse of a failing request = %v, want %v (errors are not cached)", err, boom)
 		}
 	}
 }
@@ -608,16 +687,12 @@ func TestPrefetchOneRoundTrip(t *testing.T) {
 	if n := miss.calls.Load(); n != 1 {
 		t.Errorf("provider calls for the prefetched miss = %d, want 1", n)
 	}
-	// The lock comes first (the lock script looks once more, by design),
-	// then the answer is stored and the lock released by one script: no
-	// plain read, write or delete.
+	// The candidates are stored with one SET: no second read (the requests
+	// behind them are coalesced fleet-wide by FetchResponse, not here).
 	cmds := log.Take()
-	if len(cmds) == 0 || (cmds[0] != "evalsha" && cmds[0] != "eval") {
-		t.Errorf("the prefetched miss sent %q, want the lock script first (no second read before it)", cmds)
-	}
 	for _, c := range cmds {
-		if c != "evalsha" && c != "eval" {
-			t.Errorf("the prefetched miss sent %q, want only the lock and store-and-unlock scripts", cmds)
+		if c != "set" {
+			t.Errorf("the prefetched miss sent %q, want only the SET of its answer", cmds)
 			break
 		}
 	}

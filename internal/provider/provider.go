@@ -70,6 +70,11 @@ const (
 	KindUnavailable            // other 5xx, network error, timeout
 	KindBadResponse            // malformed or oversized body, unexpected status
 	KindBadRequest             // 400 and other 4xx: our request is wrong
+	// KindQuotaWait: no request was sent because the task cannot wait for
+	// the fleet's next free slot at this provider (or for the answer
+	// another caller is fetching) within its time. Not a failure of the
+	// provider nor of the task: the task is deferred.
+	KindQuotaWait
 )
 
 func (k ErrorKind) String() string {
@@ -88,6 +93,8 @@ func (k ErrorKind) String() string {
 		return "bad response"
 	case KindBadRequest:
 		return "bad request"
+	case KindQuotaWait:
+		return "waiting for quota"
 	}
 	return "unknown"
 }
@@ -138,10 +145,22 @@ func RetryAfterOf(err error) (time.Duration, bool) {
 	return 0, false
 }
 
+// IsQuotaWait reports whether err means the request was not sent because
+// the caller could not wait for quota (KindQuotaWait).
+func IsQuotaWait(err error) bool { return KindOf(err) == KindQuotaWait }
+
 // Query is a search for one recording.
 type Query struct {
 	Artist string // artists as one string, e.g. "Bicep feat. Clara La San"
 	Title  string // full title including the version, e.g. "Apricots (Extended Mix)"
+}
+
+// StoppingSearcher is a Client whose search gathers candidates in several
+// requests (Discogs: one release lookup each) and can stop early: it sends
+// no more requests once decided says the candidates so far settle the
+// question.
+type StoppingSearcher interface {
+	SearchUntil(ctx context.Context, q Query, decided func(recs []Recording) bool) ([]Recording, error)
 }
 
 // Client is one provider's lookups, already normalised. A lookup of an id

@@ -1,10 +1,22 @@
-// Package ratelimit paces provider requests for the whole fleet: a GCRA
-// token bucket per provider in Redis (go-redis/redis_rate), shared by every
-// worker, so N workers together never exceed the configured rate. In any
-// window of W seconds the fleet sends at most rate×W + 1 requests (burst 1).
-// A provider's throttling answer pauses the whole fleet through a shared
-// Redis key. Without Redis each worker falls back to a conservative local
-// limit of rate × LocalFraction and reports it in a metric.
+// Package ratelimit paces provider requests for the whole fleet. Each
+// provider has one schedule in Redis, shared by every worker: the time of
+// the fleet's next free send slot. A request reserves the next slot
+// (first come, first served across the fleet), learns at once how long it
+// has to wait for it, and sleeps that long; slots are one emission interval
+// apart, so in any window of W seconds the fleet sends at most rate×W + 1
+// requests (burst 1). A caller that cannot wait that long reserves
+// nothing and gets a *WaitError telling the wait: the task is deferred
+// instead of failing. A provider's throttling answer (429, Retry-After)
+// pushes the schedule back for the whole fleet. Without Redis each worker
+// falls back to a conservative local limit of rate × LocalFraction and
+// reports it in a metric.
+//
+// The schedule is a Lua script of our own rather than go-redis/redis_rate:
+// redis_rate answers "allowed or retry after d" and callers poll, so
+// waiters are served in no particular order, a waiter cannot learn its
+// wait before it has spent it, and every waiter costs a Redis call per
+// interval. Reserving a place in line gives all three (see
+// docs/architecture.md, "Fleet-wide rate limits").
 package ratelimit
 
 import (
@@ -12,14 +24,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/djmeta/enrichment/internal/provider"
 )
 
 // LocalFractionDefault is the share of the fleet rate one worker uses on
@@ -29,7 +43,7 @@ const LocalFractionDefault = 0.25
 
 // Config configures a Limiter.
 type Config struct {
-	// Provider names the bucket.
+	// Provider names the schedule.
 	Provider string
 	// Rate is requests per second for the whole fleet.
 	Rate float64
@@ -45,19 +59,33 @@ type Config struct {
 // Limiter is a fleet-wide rate limiter for one provider. It implements
 // provider.Limiter.
 type Limiter struct {
-	cfg         Config
-	rdb         redis.UniversalClient
-	gcra        *redis_rate.Limiter
-	limit       redis_rate.Limit
-	local       *rate.Limiter
-	key         string
-	pause       string
+	cfg      Config
+	rdb      redis.UniversalClient
+	interval time.Duration
+	local    *rate.Limiter
+	key      string
+
 	mu          sync.Mutex
 	onLocal     bool
 	localSince  time.Time
-	pausedUntil time.Time // local copy of the pause (this worker's, or the fleet's as last read)
-	// pauseCheckedAt is when the fleet's pause key was last read.
-	pauseCheckedAt time.Time
+	pausedUntil time.Time // the local fallback's pause
+	backlog     time.Duration
+	backlogAt   time.Time
+}
+
+// WaitError is returned when the fleet's next free slot is further away
+// than the caller can wait: nothing was reserved and no request was sent.
+type WaitError struct {
+	Provider string
+	// Wait is how long the caller would have had to wait.
+	Wait time.Duration
+	// MaxWait is how long it could wait.
+	MaxWait time.Duration
+}
+
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("%s: the next free request slot is %s away, more than the %s this task can wait",
+		e.Provider, e.Wait.Round(time.Millisecond), e.MaxWait.Round(time.Millisecond))
 }
 
 // New returns a Limiter on rdb; rdb nil means local only.
@@ -65,7 +93,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
 	if cfg.Provider == "" {
 		return nil, errors.New("ratelimit: Provider is required")
 	}
-	if !(cfg.Rate > 0) {
+	if !(cfg.Rate > 0) || math.IsInf(cfg.Rate, 0) {
 		return nil, fmt.Errorf("ratelimit: %s rate must be positive, got %v", cfg.Provider, cfg.Rate)
 	}
 	if cfg.LocalFraction <= 0 || cfg.LocalFraction > 1 {
@@ -74,25 +102,17 @@ func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	eff := EffectiveRate(cfg.Rate)
-	l := &Limiter{
-		cfg: cfg,
-		rdb: rdb,
-		// A rational rate as an integer count per long period: 0.9/s is
-		// 900 per 1000 s, emitted one every 1.11 s with a burst of 1.
-		limit: redis_rate.Limit{Rate: int(math.Max(1, math.Round(eff*1000))), Period: 1000 * time.Second, Burst: 1},
-		local: rate.NewLimiter(rate.Limit(cfg.Rate*cfg.LocalFraction), 1),
-		key:   cfg.Prefix + "ratelimit:" + cfg.Provider,
-		pause: cfg.Prefix + "ratelimit:pause:" + cfg.Provider,
-	}
-	if rdb != nil {
-		l.gcra = redis_rate.NewLimiter(rdb)
-	}
-	return l, nil
+	return &Limiter{
+		cfg:      cfg,
+		rdb:      rdb,
+		interval: Interval(cfg.Rate),
+		local:    rate.NewLimiter(rate.Limit(cfg.Rate*cfg.LocalFraction), 1),
+		key:      cfg.Prefix + "ratelimit:next:" + cfg.Provider,
+	}, nil
 }
 
 // Slack added to every emission interval, so that network and scheduling
-// jitter between the limiter's grant and the request's arrival never brings
+// jitter between the reserved slot and the request's arrival never brings
 // two requests closer than the provider allows: 5% of the interval, at
 // least 20ms but never more than a quarter of the interval. At 1 request/s
 // the fleet paces at 0.952/s; at 5/s at 4.55/s; at 1000/s at 952/s.
@@ -101,79 +121,140 @@ const (
 	slackMin      = 20 * time.Millisecond
 )
 
+// Interval is the time between two of the fleet's slots for a configured
+// rate: 1/rate plus the slack.
+func Interval(rate float64) time.Duration {
+	interval := time.Duration(float64(time.Second) / rate)
+	return interval + max(time.Duration(float64(interval)*slackFraction), min(slackMin, interval/4))
+}
+
 // EffectiveRate is the rate the limiter grants for a configured rate.
 func EffectiveRate(rate float64) float64 {
-	interval := time.Duration(float64(time.Second) / rate)
-	slack := max(time.Duration(float64(interval)*slackFraction), min(slackMin, interval/4))
-	return float64(time.Second) / float64(interval+slack)
+	return float64(time.Second) / float64(Interval(rate))
 }
 
-// Wait blocks until the fleet may send one more request to the provider.
+// reserveScript reserves the next free slot of the schedule KEYS[1] (a
+// Redis-clock time in µs) if it is at most ARGV[2] µs away, moving the
+// schedule on by ARGV[1] µs; ARGV[2] < 0 only reads. It returns
+// {1 if reserved else 0, the wait in µs}. The key expires once the
+// schedule is in the past.
+var reserveScript = redis.NewScript(`local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = tonumber(redis.call("GET", KEYS[1]) or "0")
+if at < now then at = now end
+local wait = at - now
+local maxw = tonumber(ARGV[2])
+if maxw < 0 or wait > maxw then return {0, wait} end
+local nxt = at + tonumber(ARGV[1])
+redis.call("SET", KEYS[1], string.format("%.0f", nxt), "PX", math.floor((nxt - now) / 1000) + 1000)
+return {1, wait}`)
+
+// pauseScript moves the schedule KEYS[1] to at least ARGV[1] µs from now.
+var pauseScript = redis.NewScript(`local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = tonumber(redis.call("GET", KEYS[1]) or "0")
+local want = now + tonumber(ARGV[1])
+if want > at then
+  redis.call("SET", KEYS[1], string.format("%.0f", want), "PX", math.floor(tonumber(ARGV[1]) / 1000) + 1000)
+end
+return 1`)
+
+// Reserve reserves the fleet's next send slot if it is at most maxWait
+// away and returns how long to wait for it; the caller must then wait that
+// long before sending (Wait does both). If the slot is further away it
+// reserves nothing and returns a *WaitError. maxWait < 0 means no limit.
+func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Duration, error) {
+	if l.rdb == nil || l.skipRedis() {
+		d, err := l.reserveLocal(maxWait)
+		if err == nil {
+			reserved(ctx)
+		}
+		return d, err
+	}
+	mw := int64(math.MaxInt64 / 2)
+	if maxWait >= 0 {
+		mw = maxWait.Microseconds()
+	}
+	res, err := reserveScript.Run(ctx, l.rdb, []string{l.key}, l.interval.Microseconds(), mw).Int64Slice()
+	if err != nil || len(res) != 2 {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if err == nil {
+			err = fmt.Errorf("unexpected reply %v", res)
+		}
+		l.setLocal(true, err)
+		d, err := l.reserveLocal(maxWait)
+		if err == nil {
+			reserved(ctx)
+		}
+		return d, err
+	}
+	l.setLocal(false, nil)
+	wait := time.Duration(res[1]) * time.Microsecond
+	if res[0] != 1 {
+		l.noteBacklog(wait)
+		return 0, &WaitError{Provider: l.cfg.Provider, Wait: wait, MaxWait: maxWait}
+	}
+	l.noteBacklog(wait + l.interval) // the next free slot
+	reserved(ctx)
+	return wait, nil
+}
+
+// reserved tells the task's admission that it has taken its place in a
+// provider's line (provider.Started).
+func reserved(ctx context.Context) { provider.Started(ctx) }
+
+// Wait reserves a slot within the context's deadline (any slot without
+// one) and waits for it. A slot beyond the deadline is not reserved: the
+// error is a *WaitError.
 func (l *Limiter) Wait(ctx context.Context) error {
-	if l.gcra == nil || l.skipRedis() {
-		return l.waitLocal(ctx)
+	maxWait := time.Duration(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		maxWait = max(time.Until(dl), 0)
 	}
-	for {
-		if d := l.pausedFor(ctx); d > 0 {
-			if err := sleep(ctx, d); err != nil {
-				return err
-			}
-			continue
-		}
-		res, err := l.gcra.Allow(ctx, l.key, l.limit)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			l.setLocal(true, err)
-			return l.waitLocal(ctx)
-		}
-		l.setLocal(false, nil)
-		if res.Allowed > 0 {
-			return nil
-		}
-		if err := sleep(ctx, res.RetryAfter); err != nil {
-			return err
-		}
+	d, err := l.Reserve(ctx, maxWait)
+	if err != nil {
+		return err
 	}
+	return sleep(ctx, d)
 }
 
-// PauseCheckInterval is how long a worker trusts its last look at the
-// fleet's pause key: a pause set by another worker reaches this one within
-// it (requests sent meanwhile are answered 429 and pause this worker too),
-// and a worker busy with many calls reads the key ~10 times a second
-// instead of once per request. A pause this worker set itself applies at
-// once.
-const PauseCheckInterval = 100 * time.Millisecond
+// Backlog returns how far away the fleet's next free slot is (0 when a
+// request may go now), as last seen by this worker if that was less than
+// BacklogMaxAge ago, else read from Redis.
+func (l *Limiter) Backlog(ctx context.Context) time.Duration {
+	l.mu.Lock()
+	b, at := l.backlog, l.backlogAt
+	l.mu.Unlock()
+	if age := time.Since(at); age < BacklogMaxAge {
+		return max(b-age, 0)
+	}
+	if l.rdb == nil || l.skipRedis() {
+		return max(time.Until(l.localPause()), 0)
+	}
+	res, err := reserveScript.Run(ctx, l.rdb, []string{l.key}, l.interval.Microseconds(), -1).Int64Slice()
+	if err != nil || len(res) != 2 {
+		return 0
+	}
+	wait := time.Duration(res[1]) * time.Microsecond
+	l.noteBacklog(wait)
+	return wait
+}
 
-// pausedFor returns how long the fleet is paused: this worker's own pause,
-// else the fleet's pause key, read at most once per PauseCheckInterval.
-func (l *Limiter) pausedFor(ctx context.Context) time.Duration {
-	now := time.Now()
+// BacklogMaxAge is how long a worker trusts its last look at a provider's
+// schedule when asked for the backlog.
+const BacklogMaxAge = 100 * time.Millisecond
+
+func (l *Limiter) noteBacklog(d time.Duration) {
 	l.mu.Lock()
-	until, fresh := l.pausedUntil, now.Sub(l.pauseCheckedAt) < PauseCheckInterval
+	l.backlog, l.backlogAt = d, time.Now()
 	l.mu.Unlock()
-	if d := until.Sub(now); d > 0 || fresh {
-		return d
-	}
-	d, err := l.rdb.PTTL(ctx, l.pause).Result()
-	if err != nil {
-		return 0 // the GCRA call that follows finds out about Redis
-	}
-	l.mu.Lock()
-	l.pauseCheckedAt = now
-	if d > 0 {
-		if u := now.Add(d); u.After(l.pausedUntil) {
-			l.pausedUntil = u
-		}
-	}
-	l.mu.Unlock()
-	return d
 }
 
 // Pause stops the whole fleet from calling the provider for d (a 429's
-// Retry-After, or Discogs' remaining calls at zero). An existing longer
-// pause is kept.
+// Retry-After, or Discogs' remaining calls at zero): the schedule moves to
+// at least d from now. Slots already reserved before it stay reserved.
 func (l *Limiter) Pause(ctx context.Context, d time.Duration) {
 	if d <= 0 {
 		return
@@ -182,28 +263,35 @@ func (l *Limiter) Pause(ctx context.Context, d time.Duration) {
 	if until := time.Now().Add(d); until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
+	l.backlogAt = time.Time{}
 	l.mu.Unlock()
 	if l.rdb == nil {
 		return
 	}
-	cur, err := l.rdb.PTTL(ctx, l.pause).Result()
-	if err == nil && cur >= d {
-		return
-	}
-	_ = l.rdb.Set(ctx, l.pause, "1", d).Err()
+	_ = pauseScript.Run(ctx, l.rdb, []string{l.key}, strconv.FormatInt(d.Microseconds(), 10)).Err()
 }
 
-func (l *Limiter) waitLocal(ctx context.Context) error {
+func (l *Limiter) localPause() time.Time {
 	l.mu.Lock()
-	until := l.pausedUntil
-	l.mu.Unlock()
-	if err := sleep(ctx, time.Until(until)); err != nil {
-		return err
+	defer l.mu.Unlock()
+	return l.pausedUntil
+}
+
+// reserveLocal reserves a slot of the local fallback limiter.
+func (l *Limiter) reserveLocal(maxWait time.Duration) (time.Duration, error) {
+	now := time.Now()
+	paused := max(l.localPause().Sub(now), 0)
+	r := l.local.ReserveN(now.Add(paused), 1)
+	if !r.OK() {
+		return 0, fmt.Errorf("%s: local rate limit refused a request", l.cfg.Provider)
 	}
-	if err := l.local.Wait(ctx); err != nil {
-		return fmt.Errorf("local rate limit: %w", err)
+	wait := paused + r.DelayFrom(now.Add(paused))
+	if maxWait >= 0 && wait > maxWait {
+		r.CancelAt(now.Add(paused))
+		return 0, &WaitError{Provider: l.cfg.Provider, Wait: wait, MaxWait: maxWait}
 	}
-	return nil
+	l.noteBacklog(wait + l.interval)
+	return wait, nil
 }
 
 // retryRedisAfter is how long the local fallback is used before Redis is

@@ -2,7 +2,7 @@ package ratelimit
 
 import (
 	"context"
-	"slices"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -77,47 +77,81 @@ func TestPauseStopsTheFleet(t *testing.T) {
 	}
 }
 
-// TestPauseReachesWorkersWithinTheCheckInterval: a worker that looked at
-// the fleet's pause key less than PauseCheckInterval ago does not look
-// again (one PTTL for a burst of requests), and once the interval has
-// passed it sees a pause another worker set meanwhile.
-func TestPauseReachesWorkersWithinTheCheckInterval(t *testing.T) {
+// TestReserveIsFirstComeFirstServed: reservations from several workers get
+// consecutive slots one interval apart, in the order they were made, and
+// each learns its wait at once.
+func TestReserveIsFirstComeFirstServed(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testinfra.Redis(t)
-	log := &testinfra.RedisCommands{}
-	rdb.AddHook(log)
 	ctx := context.Background()
-	a, _ := New(rdb, Config{Provider: "p", Rate: 10000, Prefix: prefix})
-	b, _ := New(rdb, Config{Provider: "p", Rate: 10000, Prefix: prefix})
-	start := time.Now()
-	const burst = 20
-	for range burst {
-		testinfra.Must(t, b.Wait(ctx), "wait")
-	}
-	if el := time.Since(start); el < PauseCheckInterval {
-		if n := slices.Index(log.Take(), "pttl"); n < 0 {
-			t.Errorf("%d requests read the pause key 0 times, want once", burst)
+	const rate = 10.0
+	a, _ := New(rdb, Config{Provider: "p", Rate: rate, Prefix: prefix})
+	b, _ := New(rdb, Config{Provider: "p", Rate: rate, Prefix: prefix})
+	iv := Interval(rate)
+	var prev time.Duration = -1
+	for i := range 6 {
+		l := a
+		if i%2 == 1 {
+			l = b
 		}
-	}
-	log.Take()
-	for range burst {
-		testinfra.Must(t, b.Wait(ctx), "wait")
-	}
-	if el := time.Since(start); el < PauseCheckInterval {
-		for _, c := range log.Take() {
-			if c == "pttl" {
-				t.Errorf("the pause key was read again %s after the first look, want not before %s", el, PauseCheckInterval)
-				break
+		got, err := l.Reserve(ctx, -1)
+		testinfra.Must(t, err, "reserve")
+		// Each slot is one interval after the previous (less the time
+		// between the two calls, a few ms at most).
+		if prev >= 0 {
+			if d := got - prev; d < iv-20*time.Millisecond || d > iv {
+				t.Errorf("reservation %d waits %s, the one before %s: gap %s, want about %s", i, got, prev, d, iv)
 			}
 		}
+		prev = got
 	}
-	a.Pause(ctx, 500*time.Millisecond)
-	time.Sleep(PauseCheckInterval) // the behaviour under test is time-based
-	waitStart := time.Now()
-	testinfra.Must(t, b.Wait(ctx), "wait")
-	if waited := time.Since(waitStart); waited < 250*time.Millisecond {
-		t.Errorf("a worker waited %s for a 500ms pause set %s earlier by another, want about %s",
-			waited, PauseCheckInterval, 500*time.Millisecond-PauseCheckInterval)
+	if bl := b.Backlog(ctx); bl < 5*iv || bl > 6*iv {
+		t.Errorf("backlog after 6 reservations = %s, want about %s", bl, 6*iv)
+	}
+}
+
+// TestReserveRefusesBeyondMaxWait: a slot further away than the caller can
+// wait is not reserved (the next caller gets it) and the error tells the
+// wait.
+func TestReserveRefusesBeyondMaxWait(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testinfra.Redis(t)
+	ctx := context.Background()
+	l, _ := New(rdb, Config{Provider: "p", Rate: 1, Prefix: prefix})
+	for range 3 {
+		_, err := l.Reserve(ctx, -1)
+		testinfra.Must(t, err, "reserve")
+	}
+	iv := Interval(1)
+	_, err := l.Reserve(ctx, iv) // the next slot is ~3 intervals away
+	var we *WaitError
+	if !errors.As(err, &we) {
+		t.Fatalf("Reserve beyond maxWait = %v, want a *WaitError", err)
+	}
+	if we.Wait < 2*iv || we.Wait > 3*iv || we.MaxWait != iv {
+		t.Errorf("WaitError wait %s max %s, want about %s and %s", we.Wait, we.MaxWait, 3*iv, iv)
+	}
+	got, err := l.Reserve(ctx, -1)
+	testinfra.Must(t, err, "reserve after a refusal")
+	if got < 2*iv || got > 3*iv {
+		t.Errorf("the next reservation waits %s, want about %s (the refused one took no slot)", got, 3*iv)
+	}
+}
+
+func TestWaitWithinDeadline(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testinfra.Redis(t)
+	l, _ := New(rdb, Config{Provider: "p", Rate: 2, Prefix: prefix})
+	testinfra.Must(t, l.Wait(context.Background()), "first wait")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	var we *WaitError
+	if err := l.Wait(ctx); !errors.As(err, &we) {
+		t.Errorf("Wait with a slot beyond the deadline = %v, want a *WaitError", err)
+	}
+	if el := time.Since(start); el > 50*time.Millisecond {
+		t.Errorf("a refused Wait took %s, want an answer at once", el)
 	}
 }
 

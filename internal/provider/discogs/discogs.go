@@ -189,29 +189,40 @@ func headerInt(h http.Header, key string) (int, bool) {
 //
 // where A is q.Artist without its "feat." part, T is q.Title without a
 // trailing bracketed or dashed version ("Apricots (Extended Mix)" →
-// "Apricots"; Discogs titles carry the version in brackets or not at all)
-// and N is SearchLimit. Then it looks up the first LookupReleases release
-// results with GET {APIURL}/releases/{id}, in search order, and returns the
-// tracks of each whose titles loosely resemble q.Title; the matcher decides.
-// A release that has vanished since the search (404) is skipped; any other
-// lookup failure fails the search, so no partial answer is taken for a
-// complete one.
+// "Apricots"; Discogs titles carry the version in brackets or not at all,
+// and every version of a title shares one search) and N is SearchLimit.
+// Then it looks up release results with GET {APIURL}/releases/{id}, one at
+// a time, in the order most likely to reach the release that carries the
+// version first (see searchResponse.releaseIDs), and returns the tracks of
+// each whose titles loosely resemble q.Title; the matcher decides. It
+// stops after LookupReleases lookups at most. A release that has vanished
+// since the search (404) is skipped; any other lookup failure fails the
+// search, so no partial answer is taken for a complete one.
 func (c *Client) Search(ctx context.Context, q provider.Query) ([]provider.Recording, error) {
+	return c.SearchUntil(ctx, q, nil)
+}
+
+var _ provider.StoppingSearcher = (*Client)(nil)
+
+// SearchUntil is Search that also stops looking releases up as soon as
+// decided (nil: never) says the tracks gathered so far settle the task.
+func (c *Client) SearchUntil(ctx context.Context, q provider.Query, decided func([]provider.Recording) bool) ([]provider.Recording, error) {
 	params := url.Values{}
 	params.Set("type", "release")
 	if a := searchArtist(q.Artist); a != "" {
 		params.Set("artist", a)
 	}
-	if t := baseTitle(q.Title); t != "" {
-		params.Set("track", t)
+	base := baseTitle(q.Title)
+	if base != "" {
+		params.Set("track", base)
 	}
 	params.Set("per_page", strconv.Itoa(c.cfg.SearchLimit))
 	var res searchResponse
-	if err := c.get(ctx, "/database/search", params, &res); err != nil {
+	if err := c.get(ctx, provider.KindSearchRequest, "/database/search", params, &res); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
 	var out []provider.Recording
-	for _, id := range res.releaseIDs(c.cfg.LookupReleases) {
+	for _, id := range res.releaseIDs(c.cfg.LookupReleases, words(base), versionWords(q.Title, base)) {
 		rel, err := c.release(ctx, id)
 		if provider.IsNotFound(err) {
 			continue
@@ -223,6 +234,9 @@ func (c *Client) Search(ctx context.Context, q provider.Query) ([]provider.Recor
 			if resembles(q.Title, r.Title) {
 				out = append(out, r)
 			}
+		}
+		if decided != nil && len(out) > 0 && decided(out) {
+			break
 		}
 	}
 	return out, nil
@@ -252,14 +266,18 @@ func (c *Client) ByID(ctx context.Context, id string) ([]provider.Recording, err
 
 func (c *Client) release(ctx context.Context, id int64) (*release, error) {
 	var rel release
-	if err := c.get(ctx, "/releases/"+strconv.FormatInt(id, 10), nil, &rel); err != nil {
+	if err := c.get(ctx, provider.KindLookupRequest, "/releases/"+strconv.FormatInt(id, 10), nil, &rel); err != nil {
 		return nil, err
 	}
 	return &rel, nil
 }
 
 // get sends one GET through the transport and decodes the answer into out.
-func (c *Client) get(ctx context.Context, path string, params url.Values, out any) error {
+// The answer is cached under the request normalised the way Discogs reads
+// it: search terms without regard to letter case or spacing, parameters in
+// any order.
+func (c *Client) get(ctx context.Context, kind, path string, params url.Values, out any) error {
+	call := provider.Call{Kind: kind, Key: provider.CallKey(path, params, searchTerms...)}
 	u := *c.base
 	u.Path += path
 	u.RawPath = ""
@@ -275,5 +293,9 @@ func (c *Client) get(ctx context.Context, path string, params url.Values, out an
 		req.Header.Set("Accept", acceptHeader)
 		return req, nil
 	}
-	return c.transport.Do(ctx, build, nil, out)
+	return c.transport.DoCached(ctx, call, build, nil, out)
 }
+
+// searchTerms are the free-text search parameters Discogs matches without
+// regard to letter case.
+var searchTerms = []string{"q", "artist", "track", "title", "release_title", "credit", "anv", "label"}

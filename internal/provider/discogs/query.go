@@ -8,6 +8,8 @@ import (
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/djmeta/enrichment/internal/match"
 )
 
 // featRE matches a "feat." part and everything after it:
@@ -25,10 +27,18 @@ var (
 	versionWordRE   = regexp.MustCompile(versionWord)
 )
 
-// searchArtist is the artist to search for: the credited artists without
-// the featured ones, which Discogs keeps apart from the main credit.
+// searchArtist is the artist to search for: the first credited artist
+// alone (match.PrimaryArtist). Discogs' artist search needs every word it
+// is given, and releases credit collaborations and featured artists in many
+// ways ("A & B", "A", "A Feat. B"), so the first artist finds the release
+// however it credits the rest; the matcher then judges the whole credit.
+// Searching the same way as the engine's wider search also makes that
+// wider search the same request, answered from the cache.
 func searchArtist(s string) string {
 	s = strings.TrimSpace(s)
+	if a := match.PrimaryArtist(s); a != "" {
+		return a
+	}
 	if a := strings.TrimSpace(featRE.ReplaceAllString(s, "")); a != "" {
 		return a
 	}
@@ -112,4 +122,26 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// versionWords are the words the full title has beyond its base title (a
+// remixer's name, "extended", "dub"), without the words every version
+// shares ("mix", "original"): a release whose title names them likely
+// carries that version.
+func versionWords(full, base string) []string {
+	in := map[string]bool{}
+	for _, w := range words(base) {
+		in[w] = true
+	}
+	var out []string
+	for _, w := range words(full) {
+		switch w {
+		case "mix", "original", "version", "remix", "edit", "the", "feat", "ft", "featuring":
+			continue
+		}
+		if !in[w] {
+			out = append(out, w)
+		}
+	}
+	return out
 }

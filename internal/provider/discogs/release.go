@@ -2,6 +2,7 @@ package discogs
 
 import (
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -12,27 +13,95 @@ import (
 
 // searchResponse is a GET /database/search answer.
 type searchResponse struct {
-	Results []struct {
-		ID   int64  `json:"id"`
-		Type string `json:"type"`
-	} `json:"results"`
+	Results []searchResult `json:"results"`
 }
 
-// releaseIDs returns the ids of the first n release results, without repeats.
-func (s *searchResponse) releaseIDs(n int) []int64 {
-	var ids []int64
+// searchResult is one release found by a search: enough to tell which
+// release most likely carries a version first, before looking any up.
+type searchResult struct {
+	ID     int64    `json:"id"`
+	Type   string   `json:"type"`
+	Title  string   `json:"title"` // "Artist - Release Title"
+	Year   string   `json:"year"`
+	Format []string `json:"format"` // ["Vinyl", "12\"", "EP"], ["File", "WAV", "Single"]
+}
+
+// releaseIDs returns the ids of the release results, without repeats, in
+// the order to look them up for a track whose base title has the words
+// titleWords and whose full title adds versionWords (a remixer's name,
+// "extended"): first the releases whose title names the version, then those
+// named after the track, then by kind (single or EP, then unknown, then
+// album, then compilation: the release that carried a version first comes
+// before the ones that collected it), then the earlier year, then Discogs'
+// own order. At most n.
+func (s *searchResponse) releaseIDs(n int, titleWords, versionWords []string) []int64 {
+	type ranked struct {
+		id                         int64
+		version, title, kind, year int
+		order                      int
+	}
+	var rs []ranked
 	seen := map[int64]bool{}
-	for _, r := range s.Results {
-		if len(ids) == n {
-			break
-		}
+	for i, r := range s.Results {
 		if r.Type != "release" || r.ID <= 0 || seen[r.ID] {
 			continue
 		}
 		seen[r.ID] = true
-		ids = append(ids, r.ID)
+		x := ranked{id: r.ID, version: 1, title: 1, kind: formatRank(r.Format), year: 9999, order: i}
+		_, relTitle, ok := strings.Cut(r.Title, " - ") // "Artist - Release Title"
+		if !ok {
+			relTitle = r.Title
+		}
+		rw := words(relTitle)
+		if len(versionWords) > 0 && covered(versionWords, rw) {
+			x.version = 0
+		}
+		if len(titleWords) > 0 && covered(titleWords, rw) {
+			x.title = 0
+		}
+		if y, err := strconv.Atoi(strings.TrimSpace(r.Year)); err == nil && y > 0 {
+			x.year = y
+		}
+		rs = append(rs, x)
+	}
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		switch {
+		case a.version != b.version:
+			return a.version < b.version
+		case a.title != b.title:
+			return a.title < b.title
+		case a.kind != b.kind:
+			return a.kind < b.kind
+		case a.year != b.year:
+			return a.year < b.year
+		}
+		return a.order < b.order
+	})
+	ids := make([]int64, 0, min(n, len(rs)))
+	for _, r := range rs[:min(n, len(rs))] {
+		ids = append(ids, r.id)
 	}
 	return ids
+}
+
+// formatRank orders a search result's formats: 0 single or EP, 1 unknown,
+// 2 album, 3 compilation (a compilation album is a compilation).
+func formatRank(formats []string) int {
+	rank := 1
+	for _, f := range formats {
+		switch strings.ToLower(strings.TrimSpace(f)) {
+		case "compilation":
+			return 3
+		case "album", "lp":
+			rank = 2
+		case "single", "maxi-single", "mini-single", "ep", "mini-album":
+			if rank == 1 {
+				rank = 0
+			}
+		}
+	}
+	return rank
 }
 
 // release is a GET /releases/{id} answer.

@@ -156,7 +156,7 @@ func (c *Client) Search(ctx context.Context, q provider.Query) ([]provider.Recor
 		"limit": {fmt.Sprint(c.searchLimit)},
 	}
 	var resp searchResponse
-	if err := c.get(ctx, "/recording", params, nil, classify, &resp); err != nil {
+	if err := c.get(ctx, provider.KindSearchRequest, "/recording", params, nil, classify, &resp); err != nil {
 		return nil, err
 	}
 	return normalise(resp.Recordings, ""), nil
@@ -171,7 +171,7 @@ func (c *Client) ByISRC(ctx context.Context, isrc string) ([]provider.Recording,
 		return nil, notFound(fmt.Errorf("malformed ISRC %q", isrc))
 	}
 	var resp isrcResponse
-	if err := c.get(ctx, "/isrc/"+norm, nil, incISRC, classifyLookup, &resp); err != nil {
+	if err := c.get(ctx, provider.KindISRCRequest, "/isrc/"+norm, nil, incISRC, classifyLookup, &resp); err != nil {
 		return nil, err
 	}
 	return normalise(resp.Recordings, norm), nil
@@ -186,7 +186,7 @@ func (c *Client) ByID(ctx context.Context, mbid string) ([]provider.Recording, e
 		return nil, notFound(fmt.Errorf("malformed MBID %q", mbid))
 	}
 	var rec recording
-	if err := c.get(ctx, "/recording/"+id, nil, incRecording, classifyLookup, &rec); err != nil {
+	if err := c.get(ctx, provider.KindLookupRequest, "/recording/"+id, nil, incRecording, classifyLookup, &rec); err != nil {
 		return nil, err
 	}
 	return normalise([]recording{rec}, ""), nil
@@ -233,12 +233,23 @@ func classifyLookup(status int) provider.ErrorKind {
 }
 
 // get sends GET {base}{path}?fmt=json&{params}&inc={incs joined by "+"} and
-// decodes the JSON answer into out.
-func (c *Client) get(ctx context.Context, path string, params url.Values, incs []string, cl provider.Classify, out any) error {
+// decodes the JSON answer into out. The answer is cached under the request
+// normalised the way MusicBrainz reads it: the Lucene query without regard
+// to letter case or spacing (its indexes fold case), MBIDs in lower case
+// and ISRCs in upper case (the callers normalise them).
+func (c *Client) get(ctx context.Context, kind, path string, params url.Values, incs []string, cl provider.Classify, out any) error {
 	if params == nil {
 		params = url.Values{}
 	}
 	params.Set("fmt", "json")
+	keyParams := url.Values{}
+	for k, v := range params {
+		keyParams[k] = v
+	}
+	if len(incs) > 0 {
+		keyParams.Set("inc", strings.Join(incs, "+"))
+	}
+	call := provider.Call{Kind: kind, Key: provider.CallKey(path, keyParams, "query")}
 	rawQuery := params.Encode()
 	if len(incs) > 0 {
 		// A literal "+" as in the WS/2 documentation; the values need no escaping.
@@ -254,5 +265,5 @@ func (c *Client) get(ctx context.Context, path string, params url.Values, incs [
 		req.Header.Set("Accept", "application/json")
 		return req, nil
 	}
-	return c.transport.Do(ctx, build, cl, out)
+	return c.transport.DoCached(ctx, call, build, cl, out)
 }

@@ -167,7 +167,7 @@ func (c *Client) ByID(ctx context.Context, id string) ([]provider.Recording, err
 	}
 	var t track
 	// The default mapping fits: 404 is an unknown id, 403 a closed endpoint.
-	err := c.get(ctx, "/tracks/"+id, c.marketParams(), provider.DefaultClassify, &t)
+	err := c.get(ctx, provider.KindLookupRequest, "/tracks/"+id, c.marketParams(), provider.DefaultClassify, &t)
 	var pe *provider.Error
 	if errors.As(err, &pe) && pe.Status == http.StatusBadRequest && isInvalidID(pe.Err) {
 		pe.Kind = provider.KindNotFound
@@ -187,7 +187,11 @@ func (c *Client) search(ctx context.Context, q string) ([]provider.Recording, er
 	params.Set("limit", strconv.Itoa(c.cfg.SearchLimit))
 	params.Set("q", q)
 	var resp searchResponse
-	if err := c.get(ctx, "/search", params, classifySearch, &resp); err != nil {
+	kind := provider.KindSearchRequest
+	if strings.HasPrefix(q, "isrc:") {
+		kind = provider.KindISRCRequest
+	}
+	if err := c.get(ctx, kind, "/search", params, classifySearch, &resp); err != nil {
 		return nil, err
 	}
 	recs := make([]provider.Recording, 0, len(resp.Tracks.Items))
@@ -209,8 +213,12 @@ func (c *Client) marketParams() url.Values {
 
 // get sends an authorised GET to the Web API and decodes the answer into
 // out. A 401 drops the token and the call is tried once more with a fresh
-// one; a second 401 is returned.
-func (c *Client) get(ctx context.Context, path string, params url.Values, classify provider.Classify, out any) error {
+// one; a second 401 is returned. The answer is cached under the request
+// normalised the way Spotify reads it: the search text without regard to
+// letter case or spacing (track ids are case-sensitive and kept as they
+// are).
+func (c *Client) get(ctx context.Context, kind, path string, params url.Values, classify provider.Classify, out any) error {
+	call := provider.Call{Kind: kind, Key: provider.CallKey(path, params, "q")}
 	u := c.cfg.APIURL + path
 	if len(params) > 0 {
 		u += "?" + params.Encode()
@@ -220,7 +228,7 @@ func (c *Client) get(ctx context.Context, path string, params url.Values, classi
 		if err != nil {
 			return err
 		}
-		err = c.tr.Do(ctx, func(ctx context.Context) (*http.Request, error) {
+		err = c.tr.DoCached(ctx, call, func(ctx context.Context) (*http.Request, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 			if err != nil {
 				return nil, err

@@ -507,6 +507,23 @@ func (c *counting) Search(ctx context.Context, q provider.Query) ([]provider.Rec
 	return recs, err
 }
 
+// SearchUntil forwards to a client that can stop its search early (Discogs),
+// so the evaluation runs the searches production runs.
+func (c *counting) SearchUntil(ctx context.Context, q provider.Query, decided func([]provider.Recording) bool) ([]provider.Recording, error) {
+	ss, ok := c.Client.(provider.StoppingSearcher)
+	if !ok {
+		return c.Search(ctx, q)
+	}
+	st := c.state(ctx)
+	recs, err := ss.SearchUntil(ctx, q, decided)
+	if st != nil {
+		st.mu.Lock()
+		st.searched[searchKey(c.Name(), q)] = searchAnswer{recs: recs, err: err}
+		st.mu.Unlock()
+	}
+	return recs, err
+}
+
 func (c *counting) ByISRC(ctx context.Context, isrc string) ([]provider.Recording, error) {
 	c.state(ctx)
 	return c.Client.ByISRC(ctx, isrc)

@@ -492,17 +492,25 @@ var (
 // an "Original Mix" suffix, which providers rarely write. ok is false when
 // it would be the same search.
 func BroadQuery(artist, title string) (a, t string, ok bool) {
-	a = strings.TrimSpace(artist)
-	if loc := firstArtistRE.FindStringIndex(" " + a + " "); loc != nil && loc[0] > 0 {
-		a = strings.TrimSpace((" " + a + " ")[:loc[0]])
-	}
-	a = strings.TrimSpace(discogsSuffix.ReplaceAllString(a, ""))
+	a = PrimaryArtist(artist)
 	t = strings.TrimSpace(originalRE.ReplaceAllString(featPartRE.ReplaceAllString(title, " "), " "))
 	t = strings.Join(strings.Fields(t), " ")
 	if a == "" || t == "" {
 		return artist, title, false
 	}
 	return a, t, a != strings.TrimSpace(artist) || t != strings.Join(strings.Fields(title), " ")
+}
+
+// PrimaryArtist is the first artist of an artist credit as scraped, without
+// the others, the featured ones and a Discogs number: "CamelPhat &
+// Elderbrook" → "CamelPhat", "Bicep feat. Clara La San" → "Bicep", "Dusky
+// (2)" → "Dusky".
+func PrimaryArtist(artist string) string {
+	a := strings.TrimSpace(artist)
+	if loc := firstArtistRE.FindStringIndex(" " + a + " "); loc != nil && loc[0] > 0 {
+		a = strings.TrimSpace((" " + a + " ")[:loc[0]])
+	}
+	return strings.TrimSpace(discogsSuffix.ReplaceAllString(a, ""))
 }
 
 // numberWords are spelled numbers a title may also write in digits ("Two

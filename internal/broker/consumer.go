@@ -97,7 +97,16 @@ type Delivery struct {
 	// release gives the delivery's concurrency slot back; nil outside a
 	// Consumer.
 	release func()
+	// stopping is closed when the consumer starts shutting down; nil
+	// outside a Consumer.
+	stopping <-chan struct{}
 }
+
+// Stopping is closed when the consumer has begun to shut down: a handler
+// that has not started its work yet should return without settling the
+// delivery (it goes back to the queue). It is never closed outside a
+// Consumer.
+func (d *Delivery) Stopping() <-chan struct{} { return d.stopping }
 
 // ReleaseSlot gives this delivery's concurrency slot to the next delivery
 // while the handler goes on waiting for something that needs no CPU (its
@@ -313,7 +322,7 @@ loop:
 			defer inflight.Done()
 			release := sync.OnceFunc(func() { <-sem })
 			defer release()
-			h(hctx, &Delivery{Delivery: d, Session: sess, release: release})
+			h(hctx, &Delivery{Delivery: d, Session: sess, release: release, stopping: ctx.Done()})
 		}()
 	}
 	if shutdown {

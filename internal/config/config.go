@@ -118,8 +118,16 @@ type Worker struct {
 	// DrainTimeout bounds how long a stopping worker waits for in-flight tasks
 	// (WORKER_DRAIN_TIMEOUT). Orchestrators must wait longer before SIGKILL.
 	DrainTimeout time.Duration `env:"WORKER_DRAIN_TIMEOUT" envDefault:"25s"`
-	// TaskTimeout bounds one task's processing (TASK_TIMEOUT).
+	// TaskTimeout bounds one task's processing (TASK_TIMEOUT), from the
+	// moment it starts: time spent waiting to start (for a slot, or for the
+	// providers' quota backlog to shrink) does not count.
 	TaskTimeout time.Duration `env:"TASK_TIMEOUT" envDefault:"60s"`
+	// DeliveryMaxHold bounds how long a valid task waits to start
+	// (DELIVERY_MAX_HOLD): after it the task is deferred to a retry tier
+	// without spending an attempt, so that no delivery stays unacknowledged
+	// near the broker's consumer timeout (RabbitMQ's default is 30 min).
+	// It must exceed TASK_TIMEOUT and stay under 29 min minus TASK_TIMEOUT.
+	DeliveryMaxHold time.Duration `env:"DELIVERY_MAX_HOLD" envDefault:"10m"`
 	// DBMaxConns sizes the Postgres pool (DB_MAX_CONNS); 0 means Concurrency+2.
 	DBMaxConns int `env:"DB_MAX_CONNS" envDefault:"0"`
 	// DBBatchSize is the most task results committed in one transaction
@@ -358,6 +366,9 @@ func (c Worker) Validate() error {
 	}
 	if c.TaskTimeout <= 0 || c.TaskTimeout > maxTaskTimeout {
 		errs = append(errs, fmt.Errorf("TASK_TIMEOUT: must be in (0, %s], got %s", maxTaskTimeout, c.TaskTimeout))
+	} else if c.DeliveryMaxHold < c.TaskTimeout || c.DeliveryMaxHold+c.TaskTimeout > maxTaskTimeout {
+		errs = append(errs, fmt.Errorf("DELIVERY_MAX_HOLD: must be in [TASK_TIMEOUT (%s), %s − TASK_TIMEOUT] (below the broker's 30 min consumer timeout), got %s",
+			c.TaskTimeout, maxTaskTimeout, c.DeliveryMaxHold))
 	}
 	if c.DBBatchSize < 1 || c.DBBatchSize > 1000 {
 		errs = append(errs, fmt.Errorf("DB_BATCH_SIZE: must be in [1, 1000], got %d", c.DBBatchSize))

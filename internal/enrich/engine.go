@@ -71,12 +71,21 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 	}
 	q := match.Query{Track: parsed, DurationMS: t.DurationMS, ISRC: t.ISRC}
 	var pre *cache.Prefetched
-	if !t.ForceRefresh {
-		pre = e.cache.Prefetch(ctx, e.predictableKeys(t))
+	if t.ForceRefresh {
+		ctx = provider.WithForceRefresh(ctx)
+	} else {
+		pre = e.cache.Prefetch(ctx, e.predictableKeys(t, q))
 	}
 	outs := make([]providerOutcome, 0, len(e.sources))
 	for _, s := range e.sources {
 		o := e.ask(ctx, pre, s, t, &q)
+		provider.Started(ctx)
+		if provider.IsQuotaWait(o.err) {
+			// The task cannot wait for this provider's quota now: it is
+			// deferred whole, without spending an attempt, and asks again
+			// later; the answers fetched so far are cached.
+			return Result{}, Deferred(o.err)
+		}
 		outs = append(outs, o)
 		// An ISRC learned from a confident match is used by the next
 		// providers before any fuzzy search.
@@ -91,7 +100,7 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 // do not depend on an earlier provider's answer: hinted ids, a given ISRC,
 // the search and the wider search. Enrich reads them in one round trip; the
 // others (an ISRC learned on the way) are read when needed.
-func (e *Engine) predictableKeys(t task.Task) []string {
+func (e *Engine) predictableKeys(t task.Task, q match.Query) []string {
 	broadArtist, broadTitle, broad := match.BroadQuery(t.Artist, t.Title)
 	keys := make([]string, 0, 4*len(e.sources))
 	for _, s := range e.sources {
@@ -102,9 +111,9 @@ func (e *Engine) predictableKeys(t task.Task) []string {
 		if t.ISRC != "" && name != provider.Discogs {
 			keys = append(keys, e.cache.Key(name, cache.KindISRC, t.ISRC))
 		}
-		keys = append(keys, e.cache.Key(name, cache.KindSearch, t.Artist, t.Title))
+		keys = append(keys, e.searchKey(name, q, t.Artist, t.Title))
 		if broad {
-			keys = append(keys, e.cache.Key(name, cache.KindSearch, broadArtist, broadTitle))
+			keys = append(keys, e.searchKey(name, q, broadArtist, broadTitle))
 		}
 	}
 	return keys
@@ -176,9 +185,16 @@ func (e *Engine) candidates(ctx context.Context, pre *cache.Prefetched, c provid
 		}
 	}
 	search := func(artist, title string) ([]provider.Recording, error) {
-		recs, err := e.fetch(ctx, pre, name, cache.KindSearch, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
-			return c.Search(ctx, provider.Query{Artist: artist, Title: title})
-		}, artist, title)
+		pq := provider.Query{Artist: artist, Title: title}
+		key := e.searchKey(name, *q, artist, title)
+		recs, _, err := e.cache.FetchPrefetched(ctx, pre, name, cache.KindSearch, key, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
+			if ss, ok := c.(provider.StoppingSearcher); ok {
+				// A Discogs search looks releases up one by one: it stops
+				// once the candidates so far decide this task.
+				return ss.SearchUntil(ctx, pq, func(recs []provider.Recording) bool { return choose(recs).Best != nil })
+			}
+			return c.Search(ctx, pq)
+		})
 		if provider.IsNotFound(err) {
 			return nil, nil
 		}
@@ -226,6 +242,18 @@ func (e *Engine) fetch(ctx context.Context, pre *cache.Prefetched, prov, kind st
 	key := e.cache.Key(prov, kind, parts...)
 	recs, _, err := e.cache.FetchPrefetched(ctx, pre, prov, kind, key, force, fn)
 	return recs, err
+}
+
+// searchKey is the cache key of a client search's candidates. A search
+// that stops once the candidates decide the task (Discogs) depends also on
+// the duration hint, which the matcher weighs to tell versions apart. (An
+// ISRC learned from an earlier provider is left out, so that a warm task
+// still knows all its keys up front; Discogs lists ISRCs on few releases.)
+func (e *Engine) searchKey(name string, q match.Query, artist, title string) string {
+	if name == provider.Discogs {
+		return e.cache.Key(name, cache.KindSearch, artist, title, fmt.Sprint(q.DurationMS))
+	}
+	return e.cache.Key(name, cache.KindSearch, artist, title)
 }
 
 func hintFor(name string, t task.Task) string {
@@ -303,6 +331,14 @@ func (e *Engine) merge(t task.Task, parsed match.Track, outs []providerOutcome) 
 	r.Metadata["parsed"] = parsed
 
 	if len(r.Sources) == 0 {
+		if len(failed) > 0 && !slices.ContainsFunc(failErrs, transient) {
+			// The providers that could not be asked are off, out of budget
+			// or refuse us: no retry fixes that, so the task finishes
+			// without them (partial, for backfill --partial to complete).
+			r.Status = StatusPartial
+			r.Metadata["not_asked"] = failed
+			return r, nil
+		}
 		if len(failed) > 0 {
 			err := fmt.Errorf("no match, and %s could not be asked: %w", strings.Join(failed, ", "), errors.Join(failErrs...))
 			if rateLimited > 0 {
@@ -442,6 +478,18 @@ func (e *Engine) merge(t task.Task, parsed match.Track, outs []providerOutcome) 
 		r.Metadata["conflicts"] = conflicts
 	}
 	return r, nil
+}
+
+// transient reports whether a provider failure may pass by itself (an
+// outage, throttling), so a task with no match retries rather than finish
+// without that provider. A provider that is off (refused credential), out
+// of budget or refusing our requests is not transient.
+func transient(err error) bool {
+	switch provider.KindOf(err) {
+	case provider.KindNotAvailable, provider.KindUnauthorized, provider.KindBadRequest:
+		return false
+	}
+	return true
 }
 
 // preferredRelease picks the release that carries the version first: a

@@ -121,3 +121,25 @@ func RetryAfterOf(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// deferredError marks a task that could not wait for a provider's quota
+// within its time: the worker parks it in a retry tier without spending an
+// attempt, however often it happens (waiting for quota is not a failure).
+type deferredError struct{ err error }
+
+func (e *deferredError) Error() string { return "deferred: " + e.err.Error() }
+func (e *deferredError) Unwrap() error { return e.err }
+
+// Deferred marks err as a quota wait the task could not afford.
+func Deferred(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &deferredError{err: err}
+}
+
+// IsDeferred reports whether err was marked Deferred.
+func IsDeferred(err error) bool {
+	var de *deferredError
+	return errors.As(err, &de)
+}

@@ -37,7 +37,22 @@ type Worker struct {
 	RedisUp           prometheus.Gauge
 	DBWriteDuration   prometheus.Histogram
 	LastTaskCompleted prometheus.Gauge
+	// Deferred counts tasks parked without spending an attempt because
+	// they could not wait for quota (reason "quota") or had been held
+	// longer than DELIVERY_MAX_HOLD (reason "hold").
+	Deferred *prometheus.CounterVec
+	// AdmissionWaiting is the valid tasks waiting to start: for a
+	// concurrency slot, or for the providers' quota backlog to shrink.
+	AdmissionWaiting prometheus.Gauge
+	// AdmissionWait observes how long a task waited to start.
+	AdmissionWait prometheus.Histogram
 }
+
+// Deferral reasons (enrichment_tasks_deferred_total).
+const (
+	DeferredQuota = "quota"
+	DeferredHold  = "hold"
+)
 
 // NewWorker creates and registers the worker metrics on a new registry,
 // together with the Go and process collectors.
@@ -95,6 +110,19 @@ func NewWorker(version string) *Worker {
 			Name: "enrichment_last_task_completed_timestamp_seconds",
 			Help: "Unix time at which this worker last committed a task's result.",
 		}),
+		Deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrichment_tasks_deferred_total",
+			Help: "Tasks parked in a retry tier without spending an attempt: quota (could not wait for a provider's quota) or hold (held longer than DELIVERY_MAX_HOLD).",
+		}, []string{"reason"}),
+		AdmissionWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "enrichment_admission_waiting_tasks",
+			Help: "Valid tasks waiting to start: for a concurrency slot, or for the providers' quota backlog to shrink.",
+		}),
+		AdmissionWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "enrichment_admission_wait_seconds",
+			Help:    "How long a valid task waited to start (a slot, and a quota backlog short enough to finish within TASK_TIMEOUT).",
+			Buckets: []float64{.001, .01, .1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "enrichment_build_info",
@@ -104,6 +132,7 @@ func NewWorker(version string) *Worker {
 	reg.MustRegister(
 		m.TasksReceived, m.Tasks, m.TaskDuration, m.Retries, m.DeadLettered, m.Inflight,
 		m.AMQPReconnects, m.AMQPConnected, m.Ready, m.RedisUp, m.DBWriteDuration, m.LastTaskCompleted,
+		m.Deferred, m.AdmissionWaiting, m.AdmissionWait,
 		buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -114,6 +143,9 @@ func NewWorker(version string) *Worker {
 	}
 	for _, r := range []string{"invalid_message", "permanent_error", "retries_exhausted"} {
 		m.DeadLettered.WithLabelValues(r)
+	}
+	for _, r := range []string{DeferredQuota, DeferredHold} {
+		m.Deferred.WithLabelValues(r)
 	}
 	return m
 }

@@ -19,6 +19,9 @@ type Providers struct {
 	CircuitState    *prometheus.GaugeVec
 	BudgetRemaining *prometheus.GaugeVec
 	BudgetLimit     *prometheus.GaugeVec
+	// Disabled is 1 while a provider is off fleet-wide because it refused
+	// our credential or our requests (a condition no retry fixes).
+	Disabled *prometheus.GaugeVec
 }
 
 // NewProviders creates the provider metrics and registers them on reg.
@@ -40,7 +43,7 @@ func NewProviders(reg prometheus.Registerer) *Providers {
 		RateLimitWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "enrichment_ratelimit_wait_seconds",
 			Help:    "Time a provider call waited for the rate limiter.",
-			Buckets: []float64{0, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			Buckets: []float64{0, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 		}, []string{"provider"}),
 		Cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "enrichment_cache_requests_total",
@@ -67,8 +70,12 @@ func NewProviders(reg prometheus.Registerer) *Providers {
 		Name: "enrichment_provider_budget_limit",
 		Help: "Configured provider call budget per period (day or month).",
 	}, []string{"provider", "period"})
+	p.Disabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "enrichment_provider_disabled",
+		Help: "1 while a provider is off for the whole fleet because it refused our credential (401 after a token refresh, 403) or our requests (repeated 400s); the log names the variable to fix.",
+	}, []string{"provider"})
 	reg.MustRegister(p.Requests, p.RequestDuration, p.RateLimited, p.RateLimitWait, p.Cache, p.Cost, p.LocalFallback,
-		p.CircuitState, p.BudgetRemaining, p.BudgetLimit)
+		p.CircuitState, p.BudgetRemaining, p.BudgetLimit, p.Disabled)
 	return p
 }
 

@@ -1,8 +1,10 @@
 package providersim
 
 import (
+	"maps"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -40,6 +42,9 @@ type ProviderStats struct {
 	// TopDuplicates lists up to 10 requests answered more than once, most
 	// often first, with how many times each was answered.
 	TopDuplicates []RequestCount `json:"top_duplicates,omitempty"`
+	// Endpoints counts requests by endpoint (the path without its ids:
+	// "/discogs/releases/{id}", "/musicbrainz/ws/2/recording").
+	Endpoints map[string]int64 `json:"endpoints,omitempty"`
 }
 
 // RequestCount is one normalised request and how often it was answered.
@@ -116,7 +121,7 @@ func (s *stats) reset(now time.Time) {
 	for name, ri := range s.cfg {
 		s.prov[name] = &providerCounters{
 			ProviderStats: ProviderStats{
-				Status: map[string]int64{}, RateWindowSeconds: ri.window.Seconds(),
+				Status: map[string]int64{}, Endpoints: map[string]int64{}, RateWindowSeconds: ri.window.Seconds(),
 				RateLimit: ri.limit, RateKey: ri.key,
 			},
 			second:   windowCounter{window: time.Second},
@@ -134,6 +139,7 @@ func (s *stats) arrived(provider, key string, now time.Time) {
 	defer s.mu.Unlock()
 	p := s.prov[provider]
 	p.RequestsTotal++
+	p.Endpoints[endpoint(key)]++
 	if !p.seen[key] {
 		p.seen[key] = true
 		p.DistinctRequests++
@@ -186,6 +192,7 @@ func (s *stats) snapshot(now time.Time) StatsSnapshot {
 		}
 		ps.MaxPerSecond, ps.MaxPerMinute, ps.MaxInRateWindow = p.second.max, p.minute.max, p.rateWin.max
 		ps.TopDuplicates = topDuplicates(p.answered, 10)
+		ps.Endpoints = maps.Clone(p.Endpoints)
 		out.Providers[name] = ps
 	}
 	return out
@@ -210,4 +217,17 @@ func topDuplicates(answered map[string]int64, n int) []RequestCount {
 		out = out[:n]
 	}
 	return out
+}
+
+// endpoint is a request key's path with its ids (segments holding a digit)
+// replaced by {id}.
+func endpoint(key string) string {
+	path, _, _ := strings.Cut(key, "?")
+	segs := strings.Split(path, "/")
+	for i, sg := range segs {
+		if strings.ContainsAny(sg, "0123456789") && sg != "2" {
+			segs[i] = "{id}"
+		}
+	}
+	return strings.Join(segs, "/")
 }

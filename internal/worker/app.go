@@ -54,22 +54,27 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	pm := metrics.NewProviders(m.Registry)
 	topo := broker.NewTopology(cfg.RetryDelays, cfg.DeliveryLimit)
 
+	// In-flight shared fetches finish (their answers stored) before the
+	// worker exits; those still waiting for quota stop.
+	c := cache.New(rdb, cache.Config{
+		Prefix: cfg.CachePrefix,
+		TTLs: cache.TTLs{Lookup: cfg.CacheTTLLookup, ISRC: cfg.CacheTTLISRC,
+			Search: cfg.CacheTTLSearch, Negative: cfg.CacheTTLNegative},
+		Metrics: pm,
+	})
+	defer c.Close()
 	pipeline := opts.Pipeline
+	var backlog func(context.Context) time.Duration
 	if pipeline == nil {
-		sources, err := buildSources(cfg, rdb, pm, log)
+		sources, limiters, err := buildSources(cfg, rdb, c, pm, log)
 		if err != nil {
 			return err
 		}
+		backlog = longestBacklog(limiters)
 		if len(sources) == 0 {
 			pipeline = enrich.NoProviders{}
 			log.Warn("no provider is enabled: every task ends not_found")
 		} else {
-			c := cache.New(rdb, cache.Config{
-				Prefix: cfg.CachePrefix,
-				TTLs: cache.TTLs{Lookup: cfg.CacheTTLLookup, ISRC: cfg.CacheTTLISRC,
-					Search: cfg.CacheTTLSearch, Negative: cfg.CacheTTLNegative},
-				Metrics: pm,
-			})
 			names := make([]string, len(sources))
 			for i, s := range sources {
 				names[i] = s.Client.Name()
@@ -78,7 +83,8 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 			pipeline = enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log)
 		}
 	}
-	wcfg := Config{Topology: topo, TaskTimeout: cfg.TaskTimeout}
+	wcfg := Config{Topology: topo, TaskTimeout: cfg.TaskTimeout, Concurrency: cfg.Concurrency,
+		Backlog: backlog, MaxHold: cfg.DeliveryMaxHold}
 	var batcher *store.Batcher
 	if cfg.DBBatchSize > 1 {
 		batcher = store.NewBatcher(st, store.BatcherConfig{MaxBatch: cfg.DBBatchSize, MaxWait: cfg.DBBatchWait, Writers: cfg.DBBatchWriters,
@@ -178,6 +184,7 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 		}
 	}()
 	runErr := cons.Run(ctx, w.Handle)
+	c.Close()
 	stopBatcher()
 	<-batchDone
 	stopAux()

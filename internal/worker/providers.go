@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/djmeta/enrichment/internal/cache"
 	"github.com/djmeta/enrichment/internal/config"
 	"github.com/djmeta/enrichment/internal/enrich"
 	"github.com/djmeta/enrichment/internal/metrics"
@@ -49,23 +50,30 @@ func newRedisClient(url string) (*redis.Client, error) {
 }
 
 // buildSources creates the enabled providers' clients, each paced by the
-// fleet-wide limiter, in query order (Spotify and MusicBrainz give ISRCs
-// that the later ones use).
-func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, log *zap.Logger) ([]enrich.Source, error) {
+// fleet-wide limiter and each request cached and coalesced by c, in query
+// order (Spotify and MusicBrainz give ISRCs that the later ones use). It
+// also returns the limiters.
+func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metrics.Providers, log *zap.Logger) ([]enrich.Source, []*ratelimit.Limiter, error) {
 	// A task asks its providers one after another, so a worker has at most
 	// Concurrency calls in flight, each of them possibly to the same host.
 	httpClient := provider.NewHTTPClient(cfg.ProviderTimeout, cfg.Concurrency)
+	var limiters []*ratelimit.Limiter
 	limiter := func(name string, rate float64) (*ratelimit.Limiter, error) {
-		return ratelimit.New(rdb, ratelimit.Config{
+		l, err := ratelimit.New(rdb, ratelimit.Config{
 			Provider: name, Rate: rate, Prefix: cfg.CachePrefix,
 			Fallback: pm.LocalFallback.WithLabelValues(name), Logger: log,
 		})
+		if err == nil {
+			limiters = append(limiters, l)
+		}
+		return l, err
 	}
 	transport := func(name string, l *ratelimit.Limiter, cost float64, daily, monthly int64) provider.TransportConfig {
 		pm.Spent(name, 0) // export the cost and throttle series from the start
 		pm.RateLimited.WithLabelValues(name)
 		return provider.TransportConfig{
-			Provider: name, Client: httpClient, Limiter: l, Metrics: pm, CostPerCall: cost,
+			Provider: name, Client: httpClient, Limiter: l, Cache: c, RequestTimeout: cfg.ProviderTimeout,
+			Metrics: pm, CostPerCall: cost,
 			OnThrottle: func(d time.Duration) { l.Pause(context.Background(), d) },
 			Budget: ratelimit.NewBudget(rdb, ratelimit.BudgetConfig{
 				Provider: name, Daily: daily, Monthly: monthly, Prefix: cfg.CachePrefix,
@@ -73,8 +81,14 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 			}),
 		}
 	}
-	source := func(c provider.Client) enrich.Source {
-		return enrich.Source{Client: c, Guard: newGuard(c.Name(), cfg.CircuitFailures, cfg.CircuitOpenTimeout, pm, log)}
+	// Each provider's fleet-wide switch, turned off when it refuses the
+	// credential it is keyed by (see newGuard).
+	source := func(c provider.Client, credential, variables string) enrich.Source {
+		av := ratelimit.NewAvailability(rdb, ratelimit.AvailabilityConfig{
+			Provider: c.Name(), Credential: credential, Variables: variables, Prefix: cfg.CachePrefix,
+			Gauge: pm.Disabled.WithLabelValues(c.Name()), Logger: log,
+		})
+		return enrich.Source{Client: c, Guard: newGuard(c.Name(), cfg.CircuitFailures, cfg.CircuitOpenTimeout, av, pm, log)}
 	}
 	var sources []enrich.Source
 	if cfg.ProviderEnabled(provider.Spotify) {
@@ -83,7 +97,7 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 		} else {
 			l, err := limiter(provider.Spotify, cfg.SpotifyRate)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			c, err := spotify.New(spotify.Config{
 				ClientID: cfg.SpotifyClientID, ClientSecret: cfg.SpotifyClientSecret,
@@ -91,24 +105,27 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 				Transport: transport(provider.Spotify, l, cfg.SpotifyCost, cfg.SpotifyDailyBudget, cfg.SpotifyMonthlyBudget),
 			})
 			if err != nil {
-				return nil, fmt.Errorf("spotify: %w", err)
+				return nil, nil, fmt.Errorf("spotify: %w", err)
 			}
-			sources = append(sources, source(c))
+			sources = append(sources, source(c,
+				cfg.SpotifyClientID+"\x00"+cfg.SpotifyClientSecret+"\x00"+cfg.SpotifyAPIURL+"\x00"+cfg.SpotifyTokenURL,
+				"SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET (or SPOTIFY_API_URL, SPOTIFY_TOKEN_URL)"))
 		}
 	}
 	if cfg.ProviderEnabled(provider.MusicBrainz) {
 		l, err := limiter(provider.MusicBrainz, cfg.MusicBrainzRate)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c, err := musicbrainz.New(musicbrainz.Config{
 			APIURL: cfg.MusicBrainzAPIURL, UserAgent: cfg.MusicBrainzUA,
 			Transport: transport(provider.MusicBrainz, l, cfg.MusicBrainzCost, cfg.MusicBrainzDailyBudget, cfg.MusicBrainzMonthlyBudget),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("musicbrainz: %w", err)
+			return nil, nil, fmt.Errorf("musicbrainz: %w", err)
 		}
-		sources = append(sources, source(c))
+		sources = append(sources, source(c, cfg.MusicBrainzUA+"\x00"+cfg.MusicBrainzAPIURL,
+			"MUSICBRAINZ_USER_AGENT (or MUSICBRAINZ_API_URL)"))
 	}
 	if cfg.ProviderEnabled(provider.Discogs) {
 		if cfg.DiscogsToken == "" {
@@ -116,7 +133,7 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 		} else {
 			l, err := limiter(provider.Discogs, cfg.DiscogsRate)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			c, err := discogs.New(discogs.Config{
 				APIURL: cfg.DiscogsAPIURL, Token: cfg.DiscogsToken, UserAgent: cfg.MusicBrainzUA,
@@ -130,10 +147,26 @@ func buildSources(cfg config.Worker, rdb *redis.Client, pm *metrics.Providers, l
 				Transport: transport(provider.Discogs, l, cfg.DiscogsCost, cfg.DiscogsDailyBudget, cfg.DiscogsMonthlyBudget),
 			})
 			if err != nil {
-				return nil, fmt.Errorf("discogs: %w", err)
+				return nil, nil, fmt.Errorf("discogs: %w", err)
 			}
-			sources = append(sources, source(c))
+			sources = append(sources, source(c, cfg.DiscogsToken+"\x00"+cfg.MusicBrainzUA+"\x00"+cfg.DiscogsAPIURL,
+				"DISCOGS_TOKEN (or MUSICBRAINZ_USER_AGENT, which Discogs gets as User-Agent, or DISCOGS_API_URL)"))
 		}
 	}
-	return sources, nil
+	return sources, limiters, nil
+}
+
+// longestBacklog returns how far away the next free request slot is at the
+// limiter that is furthest behind.
+func longestBacklog(ls []*ratelimit.Limiter) func(ctx context.Context) time.Duration {
+	if len(ls) == 0 {
+		return nil
+	}
+	return func(ctx context.Context) time.Duration {
+		var b time.Duration
+		for _, l := range ls {
+			b = max(b, l.Backlog(ctx))
+		}
+		return b
+	}
 }

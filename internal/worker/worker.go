@@ -17,6 +17,8 @@ import (
 	"github.com/djmeta/enrichment/internal/broker"
 	"github.com/djmeta/enrichment/internal/enrich"
 	"github.com/djmeta/enrichment/internal/metrics"
+	"github.com/djmeta/enrichment/internal/provider"
+	"github.com/djmeta/enrichment/internal/ratelimit"
 	"github.com/djmeta/enrichment/internal/store"
 	"github.com/djmeta/enrichment/internal/task"
 )
@@ -30,6 +32,9 @@ const (
 	MaxThrottledDefault = 30
 	maxErrorHeaderLen   = 1024
 	headerThrottled     = "x-enrichment-throttled"
+	// headerDeferred counts a task's deferrals for quota or hold (they
+	// spend no attempt and have no cap).
+	headerDeferred = "x-enrichment-deferred"
 )
 
 // Config configures a Worker.
@@ -47,10 +52,27 @@ type Config struct {
 	Save func(ctx context.Context, w store.Write) error
 	// SaveOnlyWaits says that Save only waits for another goroutine (a
 	// batcher) to commit: the task then gives its concurrency slot to the
-	// next delivery while it waits. Leave it false when Save does the
+	// next task while it waits. Leave it false when Save does the
 	// database work itself, so that WORKER_CONCURRENCY bounds the writers.
 	SaveOnlyWaits bool
+	// Concurrency is how many tasks run at once (WORKER_CONCURRENCY,
+	// default 16). Valid tasks beyond it wait to start (see admission).
+	Concurrency int
+	// Backlog, if set, returns how far away the fleet's next free request
+	// slot is at the provider that is furthest behind; a task starts only
+	// when it is at most TaskTimeout/4 (with the providers at their quota,
+	// a started task then reaches its slots within TASK_TIMEOUT).
+	Backlog func(ctx context.Context) time.Duration
+	// MaxHold bounds how long a delivery waits to start: after it the
+	// task is deferred (republished without spending an attempt) so that no
+	// delivery is held near the broker's consumer timeout
+	// (DELIVERY_MAX_HOLD, default MaxHoldDefault).
+	MaxHold time.Duration
 }
+
+// MaxHoldDefault is the default DELIVERY_MAX_HOLD: a third of RabbitMQ's
+// default 30-minute consumer timeout.
+const MaxHoldDefault = 10 * time.Minute
 
 // Worker processes deliveries. It is safe for concurrent use.
 type Worker struct {
@@ -60,6 +82,7 @@ type Worker struct {
 	metrics  *metrics.Worker
 	log      *zap.Logger
 	now      func() time.Time
+	admit    *admission
 }
 
 // New returns a Worker.
@@ -72,6 +95,12 @@ func New(cfg Config, p enrich.Pipeline, s *store.Store, m *metrics.Worker, log *
 	}
 	if cfg.MaxThrottled <= 0 {
 		cfg.MaxThrottled = MaxThrottledDefault
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.MaxHold <= 0 {
+		cfg.MaxHold = MaxHoldDefault
 	}
 	switch {
 	case p == nil:
@@ -92,7 +121,8 @@ func New(cfg Config, p enrich.Pipeline, s *store.Store, m *metrics.Worker, log *
 	if cfg.Save == nil {
 		cfg.Save = func(ctx context.Context, w store.Write) error { return s.SaveBatch(ctx, []store.Write{w}) }
 	}
-	return &Worker{cfg: cfg, pipeline: p, store: s, metrics: m, log: log, now: time.Now}, nil
+	return &Worker{cfg: cfg, pipeline: p, store: s, metrics: m, log: log, now: time.Now,
+		admit: newAdmission(cfg.Concurrency, cfg.TaskTimeout/4, cfg.MaxHold, cfg.Backlog)}, nil
 }
 
 // Handle processes one delivery and settles it. It implements broker.Handler.
@@ -107,6 +137,7 @@ func (w *Worker) Handle(ctx context.Context, d *broker.Delivery) {
 }
 
 func (w *Worker) process(ctx context.Context, d *broker.Delivery) string {
+	start := w.now()
 	prev := broker.HeaderInt(d.Headers, broker.HeaderAttempts)
 	attempt := prev + 1
 	log := w.log.With(zap.Int("attempt", attempt), zap.Bool("redelivered", d.Redelivered))
@@ -122,17 +153,37 @@ func (w *Worker) process(ctx context.Context, d *broker.Delivery) string {
 		log.Warn("hint dropped", zap.String("warning", warn))
 	}
 
-	tctx, cancel := context.WithTimeout(ctx, w.cfg.TaskTimeout)
+	// The message is valid: let the consumer take the next delivery (an
+	// invalid one is dead-lettered at once even while every slot waits
+	// for quota) while this task waits to start.
+	d.ReleaseSlot()
+	release, started, err := w.waitToStart(ctx, d, t, start)
+	if err != nil {
+		if errors.Is(err, errHeld) {
+			log.Info("held too long waiting to start; deferring without spending an attempt", zap.Duration("held", w.now().Sub(start)))
+			w.deferTask(ctx, d, metrics.DeferredHold, err, 0, log)
+			return metrics.OutcomeRetried
+		}
+		// Shutting down before it started: the delivery goes back to the
+		// queue unsettled.
+		log.Debug("not started before shutdown; left to the broker", zap.Error(err))
+		return metrics.OutcomeRetried
+	}
+	defer release()
+	defer started()
+
+	tctx, cancel := context.WithTimeout(provider.WithStartHook(ctx, started), w.cfg.TaskTimeout)
 	res, err := w.pipeline.Enrich(tctx, t)
 	cancel()
+	started()
 	if err != nil {
 		return w.fail(ctx, d, t, attempt, fmt.Errorf("enrich: %w", err), log)
 	}
 
-	// Waiting for a batch's commit needs no CPU: let the next delivery
-	// start meanwhile, so that batches fill from the whole prefetch window.
+	// Waiting for a batch's commit needs no CPU: let the next task start
+	// meanwhile, so that batches fill from the whole prefetch window.
 	if w.cfg.SaveOnlyWaits {
-		d.ReleaseSlot()
+		release()
 	}
 	wstart := w.now()
 	err = w.cfg.Save(ctx, store.Write{Task: t, Result: res, Attempts: attempt})
@@ -151,6 +202,50 @@ func (w *Worker) process(ctx context.Context, d *broker.Delivery) string {
 	return string(res.Status)
 }
 
+// waitToStart waits in the admission line (see admission) until the task
+// may start, the hold limit passes (errHeld), or the consumer stops.
+func (w *Worker) waitToStart(ctx context.Context, d *broker.Delivery, t task.Task, received time.Time) (release, started func(), err error) {
+	w.metrics.AdmissionWaiting.Inc()
+	defer w.metrics.AdmissionWaiting.Dec()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if stop := d.Stopping(); stop != nil {
+		go func() { // ends with wctx at the latest
+			select {
+			case <-stop:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+	}
+	priority := t.Priority >= 8 || d.RoutingKey == broker.PriorityRoutingKey || d.RoutingKey == broker.PriorityQueue
+	begin := w.now()
+	release, started, err = w.admit.acquire(wctx, priority, received)
+	w.metrics.AdmissionWait.Observe(w.now().Sub(begin).Seconds())
+	return release, started, err
+}
+
+// deferTask parks a task in a retry tier without spending an attempt, for
+// a reason that is not the task's (metrics.DeferredQuota or
+// DeferredHold): the first tier at least after long, or the last.
+func (w *Worker) deferTask(ctx context.Context, d *broker.Delivery, reason string, cause error, after time.Duration, log *zap.Logger) {
+	tiers := w.cfg.Topology.Tiers
+	tier := tiers[len(tiers)-1]
+	for _, tr := range tiers {
+		if time.Duration(tr.TTLms)*time.Millisecond >= after {
+			tier = tr
+			break
+		}
+	}
+	hdr := w.carryHeaders(d, broker.HeaderInt(d.Headers, broker.HeaderAttempts), cause)
+	hdr[headerDeferred] = int64(broker.HeaderInt(d.Headers, headerDeferred) + 1)
+	if !w.publishThenAck(ctx, d, "", tier.Queue, hdr, log) {
+		return
+	}
+	w.metrics.Deferred.WithLabelValues(reason).Inc()
+	w.metrics.Retries.WithLabelValues(tier.Name).Inc()
+}
+
 // fail routes a failed valid task: DLQ now for permanent errors, otherwise
 // the next retry tier, or the DLQ when the tiers are spent.
 func (w *Worker) fail(ctx context.Context, d *broker.Delivery, t task.Task, attempt int, cause error, log *zap.Logger) string {
@@ -159,6 +254,19 @@ func (w *Worker) fail(ctx context.Context, d *broker.Delivery, t task.Task, atte
 		w.markFailed(ctx, t, attempt, cause, log)
 		w.deadLetter(ctx, d, broker.ReasonPermanent, cause, attempt, log)
 		return metrics.OutcomeFailed
+	}
+	if enrich.IsDeferred(cause) {
+		// Waiting for quota is not a failure: no attempt is spent, however
+		// often it happens. The task comes back once the wait it could not
+		// afford has shrunk by what a fresh TASK_TIMEOUT can wait.
+		var after time.Duration
+		var we *ratelimit.WaitError
+		if errors.As(cause, &we) {
+			after = we.Wait - we.MaxWait
+		}
+		log.Info("could not wait for quota; deferring without spending an attempt", zap.Error(cause))
+		w.deferTask(ctx, d, metrics.DeferredQuota, cause, after, log)
+		return metrics.OutcomeRetried
 	}
 	tiers := w.cfg.Topology.Tiers
 	if after, ok := enrich.RetryAfterOf(cause); ok && broker.HeaderInt(d.Headers, headerThrottled) < w.cfg.MaxThrottled {

@@ -379,7 +379,7 @@ func TestDashboardQueriesArePromQL(t *testing.T) {
 	for _, q := range dashboardQueries(t) {
 		expr := expandDashboardVars(q.expr, "5m")
 		if strings.Contains(expr, "$") {
-			t.Errorf("%s: got an unknown variable in %q, want only $__rate_interval, $__interval, $__range and $provider", q.where, q.expr)
+			t.Errorf("%s: got an unknown variable in %q, want only $__rate_interval, $__interval, $__range, $environment and $provider", q.where, q.expr)
 			continue
 		}
 		rules = append(rules, map[string]string{"record": fmt.Sprintf("dashboard:query_%d", len(rules)), "expr": expr})

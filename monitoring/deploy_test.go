@@ -522,6 +522,25 @@ func podEnv(t *testing.T, objs []k8sObject, c any) (env map[string]string, from 
 	return env, from
 }
 
+// placeholderRE matches the placeholders of the example secrets.
+var placeholderRE = regexp.MustCompile(`CHANGE_ME|REPLACE_[A-Z]+`)
+
+// fillPlaceholders returns the variables that hold an example placeholder, and the environment
+// with each placeholder replaced by a real-looking value.
+func fillPlaceholders(env map[string]string) ([]string, map[string]string) {
+	var names []string
+	filled := map[string]string{}
+	for k, v := range env {
+		if placeholderRE.MatchString(v) {
+			names = append(names, k)
+			v = placeholderRE.ReplaceAllString(v, "s3cr3t")
+		}
+		filled[k] = v
+	}
+	sort.Strings(names)
+	return names, filled
+}
+
 // credentialVars must come from a Secret: the ones without a default (API credentials) and the
 // connection URLs, which carry passwords.
 func credentialVars() []string {
@@ -635,15 +654,37 @@ func checkRendered(t *testing.T, x *issues, build string, objs []k8sObject) {
 					t.Errorf("%s gets %s from %s: no binary of the image reads it (typo?)", where, k, cfrom[k])
 				}
 			}
-			switch filepath.Base(cmd[0]) {
-			case "enrichment-worker":
-				if _, err := config.LoadWorker(cenv); err != nil {
-					t.Errorf("%s environment: got %v, want a valid worker configuration", where, err)
+			// The example secrets hold placeholders: the binary must refuse them at start,
+			// naming every one (the pod never becomes ready), and accept the environment once
+			// they are replaced by real values.
+			load := func(env map[string]string) error {
+				if filepath.Base(cmd[0]) == "enrichment-worker" {
+					_, err := config.LoadWorker(env)
+					return err
 				}
-			case "queue-init", "enrichctl":
-				if _, err := config.LoadCommon(cenv); err != nil {
-					t.Errorf("%s environment: got %v, want a valid configuration", where, err)
+				_, err := config.LoadCommon(env)
+				return err
+			}
+			placeholders, filled := fillPlaceholders(cenv)
+			err := load(cenv)
+			switch {
+			case len(placeholders) == 0 && err != nil:
+				t.Errorf("%s environment: got %v, want a valid configuration", where, err)
+			case len(placeholders) > 0 && err == nil:
+				t.Errorf("%s environment with the example placeholders in %v: got no error, want the binary to refuse to start", where, placeholders)
+			case len(placeholders) > 0:
+				validated := commonEnvVars() // what config validates (RABBITMQ_API_URL is enrichctl's own)
+				if filepath.Base(cmd[0]) == "enrichment-worker" {
+					validated = workerEnvVars()
 				}
+				for _, name := range placeholders {
+					if _, checked := validated[name]; checked && !strings.Contains(err.Error(), name+": still holds the example placeholder") {
+						t.Errorf("%s environment: got %v, want it to name the placeholder in %s", where, err, name)
+					}
+				}
+			}
+			if err := load(filled); err != nil {
+				t.Errorf("%s environment with the placeholders filled in: got %v, want a valid configuration", where, err)
 			}
 		}
 	}

@@ -1009,8 +1009,11 @@ func TestWorkerDeployment(t *testing.T) {
 	}
 	for _, ch := range []struct{ name, got, want string }{
 		{"trigger type", strAt(triggers[0], "type"), "rabbitmq"},
-		{"trigger queueName", strAt(triggers[0], "metadata", "queueName"), "metadata_enrichment_queue"},
+		// The work queue and the priority lane, ready and unacked, summed (deploy/validate checks
+		// the trigger against KEDA's scaler).
+		{"trigger queueName", strAt(triggers[0], "metadata", "queueName"), "^metadata_enrichment_(queue|priority)$"},
 		{"trigger mode", strAt(triggers[0], "metadata", "mode"), "QueueLength"},
+		{"trigger protocol", strAt(triggers[0], "metadata", "protocol"), "http"},
 		{"scale target", strAt(so, "spec", "scaleTargetRef", "name"), "enrichment-worker"},
 	} {
 		if ch.got != ch.want {
@@ -1020,7 +1023,7 @@ func TestWorkerDeployment(t *testing.T) {
 
 	base := loadYAML(t, path(t, k8sDir+"/base/kustomization.yaml"))[0]
 	resources := anyStrings(listAt(base, "resources"))
-	for _, want := range []string{"configmap.yaml", "secret.yaml", "deployment.yaml", "pdb.yaml", "job-init.yaml", "keda-scaledobject.yaml", "servicemonitor.yaml", "service.yaml"} {
+	for _, want := range []string{"configmap.yaml", "secret.yaml", "deployment.yaml", "pdb.yaml", "job-init.yaml", "keda-scaledobject.yaml", "servicemonitor.yaml", "service.yaml", "prometheusrule.yaml"} {
 		if !slices.Contains(resources, want) {
 			t.Errorf("base kustomization resources: got %v, want %s in it", resources, want)
 		}
@@ -1041,7 +1044,7 @@ func TestKustomizeBuild(t *testing.T) {
 			if err != nil {
 				t.Fatalf("kubectl kustomize %s: got %v, want success\n%s", dir, err, out)
 			}
-			for _, kind := range []string{"Deployment", "ConfigMap", "Secret", "Job", "PodDisruptionBudget", "ScaledObject", "ServiceMonitor", "Service"} {
+			for _, kind := range []string{"Deployment", "ConfigMap", "Secret", "Job", "PodDisruptionBudget", "ScaledObject", "ServiceMonitor", "Service", "PrometheusRule"} {
 				if !strings.Contains(out, "\nkind: "+kind+"\n") {
 					t.Errorf("kubectl kustomize %s: got no %s, want one", dir, kind)
 				}

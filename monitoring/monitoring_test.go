@@ -467,8 +467,9 @@ func TestDockerfile(t *testing.T) {
 	df := string(readFile(t, "Dockerfile.worker"))
 	for _, want := range []string{
 		"FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build",
-		"ARG GO_IMAGE=golang:1.26-bookworm",
+		"ARG GO_IMAGE=golang:1.26.8-bookworm@sha256:",
 		"ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot",
+		"docker buildx imagetools inspect",
 		"CGO_ENABLED=0",
 		"-trimpath",
 		`-ldflags "-s -w`,

@@ -13,7 +13,10 @@ SAMPLE ?= testdata/sample/tracks.jsonl
 N ?= 5
 COMPOSE := docker compose -f docker-compose.yml -f docker-compose.workers.yml
 
-.PHONY: chaos fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean eval
+.PHONY: chaos fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean eval manifests
+# deploy/validate is its own module (the Kubernetes, KEDA, Prometheus Operator and Grafana types
+# it checks against stay out of the product's go.mod); test, vet and staticcheck cover it too.
+VALIDATE := deploy/validate
 
 all: build
 
@@ -25,24 +28,35 @@ build:
 run: build
 	WORKERS=$(WORKERS) SAMPLE=$(SAMPLE) BIN=$(BIN) scripts/run.sh
 
-## test: every test, with the race detector, against the real services
+## test: every test, with the race detector, against the real services; then the manifest and
+## dashboard schema checks of deploy/validate (no race detector: no concurrency there, and
+## instrumenting the Kubernetes API types would only slow the build)
 test: vet
 	$(GO) test -race -count=1 -timeout 9m ./...
+	cd $(VALIDATE) && $(GO) test -count=1 -timeout 5m ./...
 
 test-short:
 	$(GO) test -count=1 -short ./...
 
 vet:
-	@test -z "$$(gofmt -l cmd internal migrations monitoring 2>/dev/null)" || { gofmt -l cmd internal migrations monitoring; echo "gofmt: files above need formatting"; exit 1; }
+	@test -z "$$(gofmt -l cmd internal migrations monitoring $(VALIDATE) 2>/dev/null)" || { gofmt -l cmd internal migrations monitoring $(VALIDATE); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	cd $(VALIDATE) && $(GO) vet ./...
 
 staticcheck:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	cd $(VALIDATE) && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+## manifests: regenerate the kustomize base's PrometheusRule and dashboard copy from monitoring/,
+## render every kustomization (base, overlays, base + each component) into bin/manifests/, and
+## check every object offline against the real API types (k8s.io/api, KEDA, Prometheus Operator)
+manifests:
+	cd $(VALIDATE) && $(GO) run . -root ../.. -write -out ../../$(BIN)/manifests
 
 lint: vet staticcheck
 
 fmt:
-	gofmt -w cmd internal migrations
+	gofmt -w cmd internal migrations monitoring $(VALIDATE)
 
 ## fleet: the fleet quota test (4 workers, 2,000 tasks; about two minutes)
 fleet:

@@ -431,14 +431,124 @@ func TestComposeDeployment(t *testing.T) {
 		for name, svc := range services {
 			img := strAt(svc, "image")
 			if mapAt(svc, "build") != nil {
-				continue // built from Dockerfile.worker (TestDockerfile checks its base images)
+				continue // built from Dockerfile.worker (TestImagesPinnedByDigest checks its base images)
 			}
 			if !imagePinned(img) {
 				t.Errorf("service %s: got image %q, want a pinned version", name, img)
 			}
 		}
 	})
+
+	t.Run("GOMEMLIMIT below the memory limit", func(t *testing.T) {
+		lim, err := parseComposeBytes(strAt(w, "deploy", "resources", "limits", "memory"))
+		if err != nil {
+			t.Fatalf("%s memory limit: %v", workerService, err)
+		}
+		got, err := parseGoMemLimit(env["GOMEMLIMIT"])
+		if err != nil {
+			t.Fatalf("%s GOMEMLIMIT=%q: %v (want it set, at about 90%% of the memory limit)", workerService, env["GOMEMLIMIT"], err)
+		}
+		if r := float64(got) / float64(lim); r < 0.85 || r > 0.95 {
+			t.Errorf("%s GOMEMLIMIT: got %.0f%% of the memory limit, want 85%%–95%% (headroom before the OOM kill)", workerService, 100*r)
+		}
+	})
 	x.expect(t, "compose ")
+}
+
+// parseGoMemLimit parses GOMEMLIMIT as the Go runtime does: bytes with an optional B, KiB, MiB,
+// GiB or TiB suffix.
+func parseGoMemLimit(s string) (int64, error) {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, err := strconv.ParseInt(num, 10, 64)
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("want a positive integer before %s", u.suffix)
+			}
+			return n * u.mult, nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want bytes or a B/KiB/MiB/GiB/TiB suffix")
+	}
+	return n, nil
+}
+
+// parseComposeBytes parses a compose memory size as docker-compose config writes it (a byte
+// count, or a number with b, k, m or g).
+func parseComposeBytes(s string) (int64, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"g": 1 << 30, "m": 1 << 20, "k": 1 << 10, "b": 1} {
+		if num, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = num, m
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("memory size %q: want a positive size", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// unpinnedImages are the images not yet pinned by digest, with the reason. The test fails for an
+// image missing from this list, and for an entry whose image has been pinned since, so the list
+// only shrinks. Pin with the command in Dockerfile.worker (docs/deploy.md#base-images).
+var unpinnedImages = map[string]string{
+	"gcr.io/distroless/static-debian12:nonroot": "no registry reachable where the change was made, and no published record of its digest; resolve with crane digest",
+	"postgres:16.10-alpine":                     "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
+	"redis:7.4.5-alpine":                        "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
+	"rabbitmq:4.1.4-management":                 "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
+	"prom/prometheus:v3.5.0":                    "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
+	"prom/alertmanager:v0.28.1":                 "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
+	"grafana/grafana:12.1.1":                    "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
+}
+
+var digestRef = regexp.MustCompile(`^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}$`)
+
+// TestImagesPinnedByDigest: the Dockerfile's base images and the compose stack's images are
+// pinned by digest (name:tag@sha256:...), or listed in unpinnedImages with the reason.
+func TestImagesPinnedByDigest(t *testing.T) {
+	df := parseDockerfile(t, string(readFile(t, "Dockerfile.worker")))
+	refs := map[string]string{} // image -> where
+	for k, v := range df.globalArgs {
+		if strings.HasSuffix(k, "_IMAGE") {
+			refs[v] = "Dockerfile.worker ARG " + k
+		}
+	}
+	if len(refs) < 2 {
+		t.Fatalf("Dockerfile.worker: got base image ARGs %v, want GO_IMAGE and RUNTIME_IMAGE", refs)
+	}
+	for name, svc := range mapAt(composeConfig(t, composeFile, composeWorkersFile), "services") {
+		if mapAt(svc, "build") == nil {
+			refs[strAt(svc, "image")] = "compose service " + name
+		}
+	}
+	var pinned []string
+	for ref, where := range refs {
+		switch {
+		case digestRef.MatchString(ref):
+			pinned = append(pinned, ref)
+			if _, listed := unpinnedImages[ref]; listed {
+				t.Errorf("unpinnedImages lists %s, which %s pins: remove the entry", ref, where)
+			}
+		case unpinnedImages[ref] != "":
+			t.Logf("not pinned by digest (known): %s in %s: %s", ref, where, unpinnedImages[ref])
+		default:
+			t.Errorf("%s: got image %q, want it pinned by digest (name:tag@sha256:...; see docs/deploy.md#base-images)", where, ref)
+		}
+	}
+	for ref := range unpinnedImages {
+		if _, used := refs[ref]; !used {
+			t.Errorf("unpinnedImages lists %s, which nothing uses any more: remove the entry", ref)
+		}
+	}
+	sort.Strings(pinned)
+	t.Logf("pinned by digest: %v", pinned)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,6 +630,25 @@ func podEnv(t *testing.T, objs []k8sObject, c any) (env map[string]string, from 
 		env[k], from[k] = strAt(e, "value"), "value"
 	}
 	return env, from
+}
+
+// placeholderRE matches the placeholders of the example secrets.
+var placeholderRE = regexp.MustCompile(`CHANGE_ME|REPLACE_[A-Z]+`)
+
+// fillPlaceholders returns the variables that hold an example placeholder, and the environment
+// with each placeholder replaced by a real-looking value.
+func fillPlaceholders(env map[string]string) ([]string, map[string]string) {
+	var names []string
+	filled := map[string]string{}
+	for k, v := range env {
+		if placeholderRE.MatchString(v) {
+			names = append(names, k)
+			v = placeholderRE.ReplaceAllString(v, "s3cr3t")
+		}
+		filled[k] = v
+	}
+	sort.Strings(names)
+	return names, filled
 }
 
 // credentialVars must come from a Secret: the ones without a default (API credentials) and the
@@ -635,15 +764,37 @@ func checkRendered(t *testing.T, x *issues, build string, objs []k8sObject) {
 					t.Errorf("%s gets %s from %s: no binary of the image reads it (typo?)", where, k, cfrom[k])
 				}
 			}
-			switch filepath.Base(cmd[0]) {
-			case "enrichment-worker":
-				if _, err := config.LoadWorker(cenv); err != nil {
-					t.Errorf("%s environment: got %v, want a valid worker configuration", where, err)
+			// The example secrets hold placeholders: the binary must refuse them at start,
+			// naming every one (the pod never becomes ready), and accept the environment once
+			// they are replaced by real values.
+			load := func(env map[string]string) error {
+				if filepath.Base(cmd[0]) == "enrichment-worker" {
+					_, err := config.LoadWorker(env)
+					return err
 				}
-			case "queue-init", "enrichctl":
-				if _, err := config.LoadCommon(cenv); err != nil {
-					t.Errorf("%s environment: got %v, want a valid configuration", where, err)
+				_, err := config.LoadCommon(env)
+				return err
+			}
+			placeholders, filled := fillPlaceholders(cenv)
+			err := load(cenv)
+			switch {
+			case len(placeholders) == 0 && err != nil:
+				t.Errorf("%s environment: got %v, want a valid configuration", where, err)
+			case len(placeholders) > 0 && err == nil:
+				t.Errorf("%s environment with the example placeholders in %v: got no error, want the binary to refuse to start", where, placeholders)
+			case len(placeholders) > 0:
+				validated := commonEnvVars() // what config validates (RABBITMQ_API_URL is enrichctl's own)
+				if filepath.Base(cmd[0]) == "enrichment-worker" {
+					validated = workerEnvVars()
 				}
+				for _, name := range placeholders {
+					if _, checked := validated[name]; checked && !strings.Contains(err.Error(), name+": still holds the example placeholder") {
+						t.Errorf("%s environment: got %v, want it to name the placeholder in %s", where, err, name)
+					}
+				}
+			}
+			if err := load(filled); err != nil {
+				t.Errorf("%s environment with the placeholders filled in: got %v, want a valid configuration", where, err)
 			}
 		}
 	}

@@ -222,6 +222,17 @@ func TestPrometheusEndToEnd(t *testing.T) {
 			}
 		}
 	})
+	t.Run("environment variable", func(t *testing.T) {
+		// The $environment variable is label_values(up{job="enrichment-worker"}, environment).
+		got := prom.labelValues(t, "environment", `up{job="enrichment-worker"}`)
+		if want := []string{dashboardEnvironment}; !slices.Equal(got, want) {
+			t.Errorf("label_values(up{job=\"enrichment-worker\"}, environment): got %v, want %v", got, want)
+		}
+		// The RabbitMQ series of the test's vhost carry the same environment.
+		if got := prom.labelValues(t, "environment", `rabbitmq_queue_messages_ready{queue="metadata_enrichment_queue"}`); !slices.Equal(got, []string{dashboardEnvironment}) {
+			t.Errorf("environment of the work queue's series: got %v, want [%s]", got, dashboardEnvironment)
+		}
+	})
 	t.Run("provider variable", func(t *testing.T) {
 		// The $provider variable is label_values(enrichment_provider_requests_total, provider).
 		got := prom.labelValues(t, "provider", "enrichment_provider_requests_total")
@@ -384,8 +395,16 @@ func e2ePromConfig(t *testing.T, workers []string, sim, self, vhost string) []by
 		m := sc.(map[string]any)
 		jobs[job] = true
 		m["scrape_interval"], m["scrape_timeout"] = "1s", "1s"
+		// The targets are replaced; the labels of the configuration's first static_config
+		// (the environment) are kept.
 		static := func(targets ...string) {
-			m["static_configs"] = []any{map[string]any{"targets": targets}}
+			sc := map[string]any{"targets": targets}
+			if scs := listAt(m, "static_configs"); len(scs) > 0 {
+				if labels := mapAt(scs[0], "labels"); labels != nil {
+					sc["labels"] = labels
+				}
+			}
+			m["static_configs"] = []any{sc}
 		}
 		switch job {
 		case "enrichment-worker":
@@ -398,14 +417,20 @@ func e2ePromConfig(t *testing.T, workers []string, sim, self, vhost string) []by
 			if !slices.Equal(targets, []string{rabbitMQMetricsAddr}) {
 				t.Fatalf("%s job rabbitmq: got targets %v, want [%s] (the local rabbitmq_prometheus plugin)", promNativeConfig, targets, rabbitMQMetricsAddr)
 			}
-			// The broker is shared with other tests: keep only this test's vhost (and the
-			// series without a vhost label).
-			relabel := append(listAt(m, "metric_relabel_configs"), map[string]any{
-				"source_labels": []string{"vhost"},
-				"regex":         "|" + regexp.QuoteMeta(vhost),
-				"action":        "keep",
-			})
-			m["metric_relabel_configs"] = relabel
+			// The broker is shared with other tests, as a broker is shared by environments:
+			// the job's vhost filter keeps this test's vhost (and the series without one)
+			// instead of the default vhost.
+			var kept bool
+			for _, r := range listAt(m, "metric_relabel_configs") {
+				rm := r.(map[string]any)
+				if strAt(rm, "action") == "keep" && slices.Equal(anyStrings(listAt(rm, "source_labels")), []string{"vhost"}) {
+					rm["regex"] = "|" + regexp.QuoteMeta(vhost)
+					kept = true
+				}
+			}
+			if !kept {
+				t.Fatalf("%s job rabbitmq: got no metric_relabel_configs rule keeping one vhost, want the environment's vhost kept (docs/monitoring.md#environments)", promNativeConfig)
+			}
 		case "provider-sim":
 			static(sim)
 		case "prometheus":
@@ -612,10 +637,16 @@ func (p *promServer) waitTargetsUp(t *testing.T, timeout time.Duration) {
 // ---------------------------------------------------------------------------------------------
 // checks
 
+// dashboardEnvironment is the environment the native Prometheus configuration (and so the
+// end-to-end run) labels its series with; $environment is expanded to it.
+const dashboardEnvironment = "native"
+
 // expandDashboardVars replaces the Grafana variables the dashboard uses with concrete values:
-// rate intervals with rate, ranges with an hour, $provider with "All".
+// rate intervals with rate, ranges with an hour, $provider with "All", $environment with the
+// native configuration's.
 func expandDashboardVars(expr, rate string) string {
 	return strings.NewReplacer(
+		"$environment", dashboardEnvironment, "${environment}", dashboardEnvironment,
 		"$__rate_interval", rate, "${__rate_interval}", rate,
 		"$__interval", "1m", "${__interval}", "1m",
 		"$__range", "1h", "${__range}", "1h",
@@ -745,6 +776,7 @@ func checkRules(t *testing.T, prom *promServer) {
 		"EnrichmentWorkerDown", "EnrichmentNoWorkers", "EnrichmentWorkerNotReady", "EnrichmentAMQPDisconnected",
 		"EnrichmentAMQPReconnectStorm", "EnrichmentRedisDown", "EnrichmentBrokerDown", "EnrichmentQueueNoConsumers",
 		"EnrichmentStale", "EnrichmentProviderBudgetLow", "EnrichmentProviderBudgetExhausted",
+		"EnrichmentWorkerMetricsMissing", "EnrichmentQueueMetricsMissing",
 		"EnrichmentProviderDown{spotify}", "EnrichmentProviderDown{musicbrainz}",
 		"EnrichmentCircuitBreakerOpen{spotify}", "EnrichmentCircuitBreakerOpen{musicbrainz}",
 	} {

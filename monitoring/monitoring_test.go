@@ -246,9 +246,12 @@ func TestPromtoolTestRules(t *testing.T) {
 }
 
 // TestAlertTestsCoverAlerts: every alert of the rule files has a promtool test case in which it
-// fires and one in which it stays silent. A silent case only counts when its test feeds at least
-// one series the alert's expression reads (directly or through a recording rule): an alert that
-// is quiet because it has no data at all proves nothing.
+// fires, one in which it stays silent, and one with its input series missing. A silent case only
+// counts when its test feeds at least one series the alert's expression reads (directly or
+// through a recording rule): an alert that is quiet because it has no data at all proves nothing.
+// A case that feeds none of the series the alert reads is its "missing" case, and counts only if
+// some alert (the alert itself through absent(), or the guard that covers it) is expected to fire
+// at the same time: an input that can disappear must not leave every alert silent.
 func TestAlertTestsCoverAlerts(t *testing.T) {
 	rules := alertRules(t)
 	recorded := map[string]string{} // recording rule name -> expr
@@ -273,14 +276,19 @@ func TestAlertTestsCoverAlerts(t *testing.T) {
 
 	firing := map[string][]string{}
 	silent := map[string][]string{}
+	missing := map[string][]string{}
 	for _, f := range glob(t, alertTestsGlob) {
 		for _, doc := range loadYAML(t, f) {
 			for i, tc := range listAt(doc, "tests") {
 				var inputs []string
 				for _, in := range listAt(tc, "input_series") {
-					series := strAt(in, "series")
-					name, _, _ := strings.Cut(series, "{")
-					inputs = append(inputs, strings.TrimSpace(name))
+					inputs = append(inputs, inputName(strAt(in, "series")))
+				}
+				firesAt := map[string]bool{} // eval_time -> some alert expected to fire
+				for _, at := range listAt(tc, "alert_rule_test") {
+					if len(listAt(at, "exp_alerts")) > 0 {
+						firesAt[strAt(at, "eval_time")] = true
+					}
 				}
 				for _, at := range listAt(tc, "alert_rule_test") {
 					name := strAt(at, "alertname")
@@ -290,16 +298,19 @@ func TestAlertTestsCoverAlerts(t *testing.T) {
 						t.Errorf("%s expects alert %q: got no such alert in %s", where, name, alertsGlob)
 						continue
 					}
-					if len(listAt(at, "exp_alerts")) > 0 {
+					fires := len(listAt(at, "exp_alerts")) > 0
+					fed := slices.ContainsFunc(inputs, func(in string) bool { return readsInput(expr, in) })
+					switch {
+					case fires:
 						firing[name] = append(firing[name], where)
-						continue
+					case fed:
+						silent[name] = append(silent[name], where)
+					case !firesAt[strAt(at, "eval_time")]:
+						t.Errorf("%s: silent case for %s feeds none of the series it reads (inputs %v) and expects no other alert to fire, want data present and the alert quiet, or its series missing and a guard firing", where, name, inputs)
 					}
-					fed := slices.ContainsFunc(inputs, func(in string) bool { return readsSeries(expr, in) })
-					if !fed {
-						t.Errorf("%s: silent case for %s feeds none of the series it reads (inputs %v), want a case where data is present and the alert still stays quiet", where, name, inputs)
-						continue
+					if !fed && firesAt[strAt(at, "eval_time")] {
+						missing[name] = append(missing[name], where)
 					}
-					silent[name] = append(silent[name], where)
 				}
 			}
 		}
@@ -315,11 +326,35 @@ func TestAlertTestsCoverAlerts(t *testing.T) {
 		if len(silent[name]) == 0 {
 			t.Errorf("alert %s: got no promtool test case in which it stays silent on real input, want one in %s", name, alertTestsGlob)
 		}
+		if len(missing[name]) == 0 {
+			t.Errorf("alert %s: got no promtool test case with its input series missing and a guard firing, want one in %s (missing_test.yml)", name, alertTestsGlob)
+		}
 	}
 	if !t.Failed() {
-		t.Logf("%d alerts, each with a firing and a silent promtool case (%d firing and %d silent expectations in all)",
-			len(names), countAll(firing), countAll(silent))
+		t.Logf("%d alerts, each with a firing, a silent and a missing-series promtool case (%d firing, %d silent and %d missing-series expectations in all)",
+			len(names), countAll(firing), countAll(silent), countAll(missing))
 	}
+}
+
+// inputName is the name a promtool input series is matched by: the metric name, and for `up` the
+// metric name with its job (`up{job="rabbitmq"}` feeds no alert over the workers' `up`).
+func inputName(series string) string {
+	name, rest, _ := strings.Cut(series, "{")
+	name = strings.TrimSpace(name)
+	if name == "up" {
+		if m := regexp.MustCompile(`job="([^"]*)"`).FindStringSubmatch(rest); m != nil {
+			return `up{job="` + m[1] + `"`
+		}
+	}
+	return name
+}
+
+// readsInput reports whether an expression reads an input named by inputName.
+func readsInput(expr, input string) bool {
+	if strings.HasPrefix(input, "up{") {
+		return strings.Contains(expr, input)
+	}
+	return readsSeries(expr, input)
 }
 
 // readsSeries reports whether a PromQL expression names the series name as a whole word.
@@ -344,7 +379,7 @@ func TestDashboardQueriesArePromQL(t *testing.T) {
 	for _, q := range dashboardQueries(t) {
 		expr := expandDashboardVars(q.expr, "5m")
 		if strings.Contains(expr, "$") {
-			t.Errorf("%s: got an unknown variable in %q, want only $__rate_interval, $__interval, $__range and $provider", q.where, q.expr)
+			t.Errorf("%s: got an unknown variable in %q, want only $__rate_interval, $__interval, $__range, $environment and $provider", q.where, q.expr)
 			continue
 		}
 		rules = append(rules, map[string]string{"record": fmt.Sprintf("dashboard:query_%d", len(rules)), "expr": expr})
@@ -432,8 +467,9 @@ func TestDockerfile(t *testing.T) {
 	df := string(readFile(t, "Dockerfile.worker"))
 	for _, want := range []string{
 		"FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build",
-		"ARG GO_IMAGE=golang:1.26-bookworm",
+		"ARG GO_IMAGE=golang:1.26.8-bookworm@sha256:",
 		"ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot",
+		"docker buildx imagetools inspect",
 		"CGO_ENABLED=0",
 		"-trimpath",
 		`-ldflags "-s -w`,
@@ -974,8 +1010,11 @@ func TestWorkerDeployment(t *testing.T) {
 	}
 	for _, ch := range []struct{ name, got, want string }{
 		{"trigger type", strAt(triggers[0], "type"), "rabbitmq"},
-		{"trigger queueName", strAt(triggers[0], "metadata", "queueName"), "metadata_enrichment_queue"},
+		// The work queue and the priority lane, ready and unacked, summed (deploy/validate checks
+		// the trigger against KEDA's scaler).
+		{"trigger queueName", strAt(triggers[0], "metadata", "queueName"), "^metadata_enrichment_(queue|priority)$"},
 		{"trigger mode", strAt(triggers[0], "metadata", "mode"), "QueueLength"},
+		{"trigger protocol", strAt(triggers[0], "metadata", "protocol"), "http"},
 		{"scale target", strAt(so, "spec", "scaleTargetRef", "name"), "enrichment-worker"},
 	} {
 		if ch.got != ch.want {
@@ -985,7 +1024,7 @@ func TestWorkerDeployment(t *testing.T) {
 
 	base := loadYAML(t, path(t, k8sDir+"/base/kustomization.yaml"))[0]
 	resources := anyStrings(listAt(base, "resources"))
-	for _, want := range []string{"configmap.yaml", "secret.yaml", "deployment.yaml", "pdb.yaml", "job-init.yaml", "keda-scaledobject.yaml", "servicemonitor.yaml", "service.yaml"} {
+	for _, want := range []string{"configmap.yaml", "secret.yaml", "deployment.yaml", "pdb.yaml", "job-init.yaml", "keda-scaledobject.yaml", "servicemonitor.yaml", "service.yaml", "prometheusrule.yaml"} {
 		if !slices.Contains(resources, want) {
 			t.Errorf("base kustomization resources: got %v, want %s in it", resources, want)
 		}
@@ -1006,7 +1045,7 @@ func TestKustomizeBuild(t *testing.T) {
 			if err != nil {
 				t.Fatalf("kubectl kustomize %s: got %v, want success\n%s", dir, err, out)
 			}
-			for _, kind := range []string{"Deployment", "ConfigMap", "Secret", "Job", "PodDisruptionBudget", "ScaledObject", "ServiceMonitor", "Service"} {
+			for _, kind := range []string{"Deployment", "ConfigMap", "Secret", "Job", "PodDisruptionBudget", "ScaledObject", "ServiceMonitor", "Service", "PrometheusRule"} {
 				if !strings.Contains(out, "\nkind: "+kind+"\n") {
 					t.Errorf("kubectl kustomize %s: got no %s, want one", dir, kind)
 				}

@@ -281,6 +281,7 @@ func (c Common) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("LOG_FORMAT: must be json or console, got %q", c.LogFormat))
 	}
+	errs = append(errs, placeholderErrors(c)...)
 	return joinErrs(errs)
 }
 
@@ -338,6 +339,7 @@ func (p Providers) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must be a number of requests per second in (0, 10000], got %v", r.name, r.v))
 		}
 	}
+	errs = append(errs, placeholderErrors(p)...)
 	return joinErrs(errs)
 }
 
@@ -412,6 +414,7 @@ func (c Worker) Validate() error {
 	if c.ReconnectMaxDelay < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("AMQP_RECONNECT_MAX_DELAY: must be at least 100ms, got %s", c.ReconnectMaxDelay))
 	}
+	errs = append(errs, placeholderErrors(c)...)
 	return joinErrs(errs)
 }
 

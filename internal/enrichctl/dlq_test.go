@@ -166,7 +166,7 @@ func TestDLQListReplayPurge(t *testing.T) {
 	// purge: refused without --yes.
 	s.waitDepth(broker.DeadLetterQueue, 2)
 	_, _, err = s.run(nil, "dlq", "purge")
-	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "refusing to delete the 2 message(s)") {
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "delete the 2 message(s)") || !strings.Contains(err.Error(), "refusing without --yes") {
 		t.Errorf("purge without --yes: error %v, want a refusal naming 2 messages", err)
 	}
 	if got := s.depth(broker.DeadLetterQueue); got != 2 {

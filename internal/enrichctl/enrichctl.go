@@ -176,17 +176,31 @@ func newRoot(a *app) *cobra.Command {
 			"  enrichctl status -o json",
 			"  enrichctl dlq export --file dlq.jsonl && enrichctl dlq purge --yes",
 		}, "\n"),
-		Version:          version(),
-		SilenceErrors:    true,
-		SilenceUsage:     true,
-		PersistentPreRun: func(*cobra.Command, []string) { a.started = true },
+		Version:       version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
 	root.SetVersionTemplate("enrichctl {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 	for _, f := range verbs {
 		root.AddCommand(f(a))
 	}
+	markStart(a, root)
 	return root
+}
+
+// markStart makes every command note when its own code starts: cobra has
+// then checked the flags, their groups and the arguments.
+func markStart(a *app, c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			a.started = true
+			return run(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markStart(a, sub)
+	}
 }
 
 // Main runs one enrichctl command line and returns its error; errors.Is(err,

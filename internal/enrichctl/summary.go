@@ -286,6 +286,8 @@ func labelSums(mf *dto.MetricFamily, label string) map[string]float64 {
 			v = m.GetCounter().GetValue()
 		case m.GetGauge() != nil:
 			v = m.GetGauge().GetValue()
+		case m.GetUntyped() != nil:
+			v = m.GetUntyped().GetValue()
 		}
 		for _, lp := range m.GetLabel() {
 			if lp.GetName() == label {

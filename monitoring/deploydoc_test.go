@@ -145,4 +145,3 @@ func shellSplit(t *testing.T, s string) []string {
 	}
 	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
 }
-

@@ -605,7 +605,7 @@ func newDLQImportCmd(a *app) *cobra.Command {
 		defer src.close()
 		o := publishOptions{Command: "dlq import", Input: *file, Format: "dlq-export-to-" + *to,
 			Window: *window, StatePath: *statePath, DryRun: *dryRun}
-		return a.runPublishCommand(cmd, src, o, amqpURL, out, *quiet, *file)
+		return a.runPublishCommand(src, o, amqpURL, out, *quiet, *file)
 	}
 	return cmd
 }

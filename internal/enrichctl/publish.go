@@ -433,7 +433,7 @@ func newPublishCmd(a *app) *cobra.Command {
 			return usageErr("publish needs --file or --track-id, --artist and --title")
 		}
 		defer src.close()
-		return a.runPublishCommand(cmd, src, opts, amqpURL, out, *quiet, *file)
+		return a.runPublishCommand(src, opts, amqpURL, out, *quiet, *file)
 	}
 	return cmd
 }

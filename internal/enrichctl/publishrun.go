@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/spf13/cobra"
 
 	"github.com/djmeta/enrichment/internal/broker"
 )
@@ -282,7 +281,7 @@ func runPublish(ctx context.Context, sess *broker.Session, src recordSource, o p
 
 // runPublishCommand runs a publish-like command (publish, dlq import): it
 // connects, shows progress, runs, and reports.
-func (a *app) runPublishCommand(cmd *cobra.Command, src recordSource, o publishOptions, amqpURL *envURL, out *output, quiet bool, file string) error {
+func (a *app) runPublishCommand(src recordSource, o publishOptions, amqpURL *envURL, out *output, quiet bool, file string) error {
 	var sess *broker.Session
 	if !o.DryRun {
 		s, err := a.dial(amqpURL, "enrichctl-"+strings.ReplaceAll(o.Command, " ", "-"))

@@ -95,16 +95,36 @@ func TestPublishLongLineInTheMiddle(t *testing.T) {
 	t.Logf("10,000 lines with a 100 KiB line at %d: %d confirmed, %d invalid; the queue held %d distinct tracks", long, r.Confirmed, r.Invalid, len(ids))
 }
 
-func TestPublishLineLongerThanTheReader(t *testing.T) {
+// paddedTask is a valid task line of exactly size bytes (an unknown field
+// pads it).
+func paddedTask(id string, size int) string {
+	head := fmt.Sprintf(`{"track_id":%q,"artist":"A","title":"T","note":"`, id)
+	return head + strings.Repeat("n", size-len(head)-2) + `"}`
+}
+
+func TestPublishLineLengths(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	in := taskLine(1) + "\n" + `{"track_id":"huge","artist":"A","title":"` + strings.Repeat("y", 3<<20) + "\"}\n" + taskLine(3) + "\n"
+	in := strings.Join([]string{
+		taskLine(1),
+		`{"track_id":"huge","artist":"A","title":"` + strings.Repeat("y", 3<<20) + `"}`, // longer than publish reads
+		paddedTask("at-limit", 64<<10),     // exactly the message limit: accepted
+		paddedTask("over-limit", 64<<10+1), // one byte over: rejected
+		taskLine(5),
+	}, "\n") + "\n"
 	out, errOut, code := s.runIn(strings.NewReader(in), nil, "publish", "--file", "-", "--json")
 	r := decodePublish(t, out)
-	if code != 1 || r.Confirmed != 2 || r.Invalid != 1 || len(r.Problems) != 1 || r.Problems[0].Line != 2 {
-		t.Errorf("publish: exit %d, %+v (stderr %q); want 2 confirmed and line 2 rejected", code, r, errOut)
+	var lines []int
+	for _, p := range r.Problems {
+		lines = append(lines, p.Line)
 	}
-	s.trackIDsIn(broker.WorkQueue, 2)
+	if code != 1 || r.Confirmed != 3 || r.Invalid != 2 || fmt.Sprint(lines) != "[2 4]" {
+		t.Errorf("publish: exit %d, %+v (stderr %q); want 3 confirmed, lines 2 and 4 rejected", code, r, errOut)
+	}
+	ids := s.trackIDsIn(broker.WorkQueue, 3)
+	if ids["at-limit"] != 1 {
+		t.Errorf("the task of exactly 65536 bytes was not published: %v", ids)
+	}
 }
 
 func TestPublishCSV(t *testing.T) {

@@ -6,7 +6,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/djmeta/enrichment/internal/worker.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/djmeta/enrichment/internal/worker.Version=$(VERSION) -X github.com/djmeta/enrichment/internal/enrichctl.Version=$(VERSION)
 CMDS := $(notdir $(wildcard cmd/*))
 WORKERS ?= 3
 SAMPLE ?= testdata/sample/tracks.jsonl

@@ -4,14 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,10 +14,10 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
 	"github.com/djmeta/enrichment/internal/broker"
-	"github.com/djmeta/enrichment/internal/config"
 	"github.com/djmeta/enrichment/internal/store"
 	"github.com/djmeta/enrichment/internal/task"
 )
@@ -147,15 +142,8 @@ func newBackfillState(sel backfillSelection, now time.Time) backfillState {
 
 // loadBackfillState reads path; ok is false when it does not exist.
 func loadBackfillState(path string) (st backfillState, ok bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return backfillState{}, false, nil
-	}
-	if err != nil {
-		return backfillState{}, false, fmt.Errorf("read backfill state: %w", err)
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return backfillState{}, false, fmt.Errorf("backfill state %s: %w", path, err)
+	if ok, err = readStateFile(path, &st); err != nil || !ok {
+		return backfillState{}, ok, err
 	}
 	if st.Version != backfillStateVersion {
 		return backfillState{}, false, fmt.Errorf("backfill state %s: version %d, want %d", path, st.Version, backfillStateVersion)
@@ -166,30 +154,7 @@ func loadBackfillState(path string) (st backfillState, ok bool, err error) {
 // save writes the state atomically (temporary file, fsync, rename).
 func (st *backfillState) save(path string) error {
 	st.UpdatedAt = time.Now().UTC()
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode backfill state: %w", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write backfill state: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write backfill state %s: %w", path, err)
-	}
-	return nil
+	return writeStateFile(path, st)
 }
 
 // newLimiter paces publishes at r per second on average. Its bucket holds
@@ -245,11 +210,11 @@ type backfillResult struct {
 	First, Last time.Time
 }
 
-// backfillEntry is one handled track, in cursor order.
+// backfillEntry is one handled track in the confirm window, in cursor
+// order.
 type backfillEntry struct {
 	id      string
-	pending *broker.Pending // nil: handled without publishing (invalid, skipped)
-	skipped bool
+	skipped bool // published by an earlier invocation
 }
 
 // runBackfill selects tracks page by page (keyset on tracks.id) and
@@ -306,11 +271,7 @@ func runBackfill(ctx context.Context, st *store.Store, sess *broker.Session, opt
 	for _, id := range state.Skip {
 		skip[id] = true
 	}
-	// Settling happens also after ctx is cancelled: what was sent must be
-	// accounted for before the state is saved.
-	settleCtx := context.WithoutCancel(ctx)
 	var (
-		window []backfillEntry
 		// blockedAt is the first track whose publish was not confirmed: the
 		// cursor stays before it, and later confirmed tracks go to Skip.
 		blockedAt string
@@ -323,23 +284,19 @@ func runBackfill(ctx context.Context, st *store.Store, sess *broker.Session, opt
 			failure = err
 		}
 	}
-	settleHead := func() {
-		e := window[0]
-		window = window[1:]
-		ok := e.skipped
-		if e.pending != nil {
-			wctx, cancel := context.WithTimeout(settleCtx, settleTimeout)
-			err := e.pending.Wait(wctx)
-			cancel()
-			if err != nil {
+	// The window settles what was sent also after ctx is cancelled: it must
+	// be accounted for before the state is saved.
+	window := broker.NewWindow(sess, opts.Window, func(o broker.Outcome[backfillEntry]) {
+		e := o.Tag
+		if o.Published {
+			if o.Err != nil {
 				res.Failed++
 				if blockedAt == "" {
 					blockedAt = e.id
-					fail(fmt.Errorf("publish %s: %w", e.id, err))
+					fail(fmt.Errorf("publish %s: %w", e.id, o.Err))
 				}
 				return
 			}
-			ok = true
 			res.Published++
 			state.Published++
 			if opts.onConfirm != nil {
@@ -349,10 +306,10 @@ func runBackfill(ctx context.Context, st *store.Store, sess *broker.Session, opt
 		switch {
 		case blockedAt == "":
 			state.Cursor = e.id
-		case ok:
+		case o.Published || e.skipped:
 			newSkip = append(newSkip, e.id)
 		}
-	}
+	})
 	save := func() error {
 		if opts.StatePath == "" {
 			return nil
@@ -395,7 +352,7 @@ func runBackfill(ctx context.Context, st *store.Store, sess *broker.Session, opt
 			if skip[tr.ID] {
 				delete(skip, tr.ID)
 				res.Skipped++
-				window = append(window, backfillEntry{id: tr.ID, skipped: true})
+				window.Add(backfillEntry{id: tr.ID, skipped: true}, nil)
 				continue
 			}
 			msg, err := backfillMessage(tr, opts, state.RunID)
@@ -405,26 +362,16 @@ func runBackfill(ctx context.Context, st *store.Store, sess *broker.Session, opt
 				if opts.onInvalid != nil {
 					opts.onInvalid(tr.ID, err)
 				}
-				window = append(window, backfillEntry{id: tr.ID})
+				window.Add(backfillEntry{id: tr.ID}, err)
 				continue
-			}
-			if len(window) >= opts.Window {
-				if settleHead(); failure != nil {
-					stop = true
-					break
-				}
 			}
 			if limiter.Wait(ctx) != nil {
 				stop = true
 				break
 			}
-			p, err := sess.PublishAsync(ctx, broker.Exchange, broker.RoutingKey, msg)
-			if err != nil {
-				// Not sent (or not known to be): the cursor stays before it.
-				if ctx.Err() == nil {
-					res.Failed++
-					fail(fmt.Errorf("publish %s: %w", tr.ID, err))
-				}
+			if err := window.Publish(ctx, broker.Exchange, broker.RoutingKey, msg, backfillEntry{id: tr.ID}); err != nil {
+				// Not sent (or not known to be): the window reports it, and
+				// the cursor stays before it.
 				stop = true
 				break
 			}
@@ -437,7 +384,10 @@ func runBackfill(ctx context.Context, st *store.Store, sess *broker.Session, opt
 			if opts.onPublish != nil {
 				opts.onPublish()
 			}
-			window = append(window, backfillEntry{id: tr.ID, pending: p})
+			if failure != nil {
+				stop = true
+				break
+			}
 		}
 		if !stop {
 			// The cursor saved is the confirmed prefix, at most one window
@@ -448,9 +398,7 @@ func runBackfill(ctx context.Context, st *store.Store, sess *broker.Session, opt
 			}
 		}
 	}
-	for len(window) > 0 {
-		settleHead()
-	}
+	window.Flush()
 	if failure != nil {
 		state.Done = false
 	}
@@ -470,58 +418,26 @@ func runBackfill(ctx context.Context, st *store.Store, sess *broker.Session, opt
 	return res, nil
 }
 
-// backfillTask is the task message a backfill publishes (contract: "Task
-// message").
-type backfillTask struct {
-	TrackID          string `json:"track_id"`
-	Artist           string `json:"artist"`
-	Title            string `json:"title"`
-	Priority         int    `json:"priority"`
-	SpotifyID        string `json:"spotify_id,omitempty"`
-	ISRC             string `json:"isrc,omitempty"`
-	MusicBrainzID    string `json:"musicbrainz_id,omitempty"`
-	DiscogsReleaseID int64  `json:"discogs_release_id,omitempty"`
-	DurationMS       int    `json:"duration_ms,omitempty"`
-	ForceRefresh     bool   `json:"force_refresh,omitempty"`
-	Source           string `json:"source"`
-	CorrelationID    string `json:"correlation_id,omitempty"`
-	QueuedAt         string `json:"queued_at"`
-}
-
 const maxHintDurationMS = 24 * 60 * 60 * 1000
 
-// backfillMessage builds the task for a track, validated against the
-// contract exactly as a worker will: a track that cannot make a valid task
-// is an error (it would only be dead-lettered); a malformed id hint is
-// dropped.
+// backfillMessage builds the task for a track with the producer encoder,
+// which checks it exactly as a worker will: a track that cannot make a
+// valid task is an error (it would only be dead-lettered); a malformed id
+// hint is dropped.
 func backfillMessage(tr store.BackfillTrack, opts backfillOptions, runID string) (amqp.Publishing, error) {
 	now := time.Now().UTC()
-	bt := backfillTask{
+	t := task.Task{
 		TrackID: tr.ID, Artist: tr.Artist, Title: tr.Title, Priority: opts.Priority,
 		SpotifyID: tr.SpotifyID, ISRC: tr.ISRC, MusicBrainzID: tr.MusicBrainzID,
 		DiscogsReleaseID: tr.DiscogsReleaseID, ForceRefresh: opts.ForceRefresh,
 		Source: "backfill", CorrelationID: "backfill-" + runID, QueuedAt: now.Format(time.RFC3339),
 	}
 	if tr.DurationMS > 0 && tr.DurationMS <= maxHintDurationMS {
-		bt.DurationMS = tr.DurationMS
+		t.DurationMS = tr.DurationMS
 	}
-	body, err := json.Marshal(bt)
-	if err != nil {
-		return amqp.Publishing{}, fmt.Errorf("encode task: %w", err)
-	}
-	t, err := task.Parse(body, "application/json", 0)
+	body, _, err := task.Encode(t)
 	if err != nil {
 		return amqp.Publishing{}, err
-	}
-	if t.TrackID != tr.ID {
-		return amqp.Publishing{}, errors.New("track id has surrounding white space, a task cannot address it")
-	}
-	if len(t.Warnings) > 0 {
-		// Send the hints as the worker would keep them.
-		bt.SpotifyID, bt.ISRC, bt.MusicBrainzID, bt.DiscogsReleaseID = t.SpotifyID, t.ISRC, t.MusicBrainzID, t.DiscogsReleaseID
-		if body, err = json.Marshal(bt); err != nil {
-			return amqp.Publishing{}, fmt.Errorf("encode task: %w", err)
-		}
 	}
 	return amqp.Publishing{
 		ContentType:  "application/json",
@@ -534,113 +450,155 @@ func backfillMessage(tr store.BackfillTrack, opts backfillOptions, runID string)
 	}, nil
 }
 
-func backfill(ctx context.Context, cfg config.Common, args []string, e Env) error {
-	fs := newFlags("backfill", e)
-	missing := fs.Bool("missing", true, "select tracks that were never enriched (no enrichment_status row)")
-	partial := fs.Bool("partial", false, "select tracks whose status is partial")
-	notFound := fs.String("not-found-older-than", "", "select not_found tracks whose status is older than this (e.g. 30d, 36h)")
-	olderThan := fs.String("older-than", "", "select tracks enriched longer ago than this (enrichment_timestamp)")
-	prio := fs.Int("priority", BackfillPriorityDefault, "task priority 1..10")
-	force := fs.Bool("force-refresh", false, "set force_refresh: bypass cached provider answers")
-	maxRate := fs.Float64("max-rate", BackfillMaxRateDefault, "publish at most this many tasks per second (0: unlimited)")
-	batch := fs.Int("batch", BackfillBatchDefault, "tracks read per page; the state file is saved once per page")
-	window := fs.Int("window", PublishWindowDefault, "unconfirmed publishes in flight")
-	limit := fs.Int64("limit", 0, "publish at most N tasks in this invocation (0: all)")
-	statePath := fs.String("state", "", "state file that makes the run resumable (created if missing)")
-	dryRun := fs.Bool("dry-run", false, "only count the tracks that would be published")
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	amqpURL := fs.String("amqp-url", cfg.AMQPURL, "broker URL (AMQP_URL)")
-	dbURL := fs.String("database-url", cfg.DatabaseURL, "Postgres URL (DATABASE_URL)")
-	if help, err := parseArgs(fs, args); help || err != nil {
-		return err
-	}
-	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("%w: backfill takes no arguments, got %q", ErrUsage, fs.Args())
-	case *prio < task.PriorityMin || *prio > task.PriorityMax:
-		return fmt.Errorf("%w: --priority must be in [1, 10], got %d", ErrUsage, *prio)
-	case *maxRate < 0:
-		return fmt.Errorf("%w: --max-rate must not be negative, got %v", ErrUsage, *maxRate)
-	case *batch < 1 || *batch > 100000:
-		return fmt.Errorf("%w: --batch must be in [1, 100000], got %d", ErrUsage, *batch)
-	case *window < 1 || *window > 10000:
-		return fmt.Errorf("%w: --window must be in [1, 10000], got %d", ErrUsage, *window)
-	case *limit < 0:
-		return fmt.Errorf("%w: --limit must not be negative, got %d", ErrUsage, *limit)
-	}
-	sel := backfillSelection{Missing: *missing, Partial: *partial}
-	for _, a := range []struct {
-		flag, v string
-		dst     *string
-	}{{"--not-found-older-than", *notFound, &sel.NotFoundOlderThan}, {"--older-than", *olderThan, &sel.OlderThan}} {
-		if a.v == "" {
-			continue
-		}
-		d, err := parseAge(a.v)
-		if err != nil {
-			return fmt.Errorf("%s: %w", a.flag, err)
-		}
-		*a.dst = d.String()
-	}
-	if _, err := sel.filter(time.Now()); err != nil {
-		return err
-	}
+func init() { register(newBackfillCmd) }
 
-	st, err := store.Open(ctx, *dbURL, 2)
-	if err != nil {
-		return err
+func newBackfillCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backfill",
+		Short: "Publish tasks for tracks in Postgres that need enrichment (resumable)",
+		Long: "backfill selects tracks that match any of --missing (default), --partial,\n" +
+			"--not-found-older-than and --older-than, and publishes a task for each with publisher\n" +
+			"confirms, paced by --max-rate. With --state FILE an interrupted run resumed with the same\n" +
+			"command publishes every selected track once (docs/operations.md).",
+		Example: "  enrichctl backfill --partial --not-found-older-than 30d --dry-run\n" +
+			"  enrichctl backfill --missing=false --partial --state partial.json",
+		Args: noArgs,
 	}
-	defer st.Close()
-	var sess *broker.Session
-	if !*dryRun {
-		if sess, err = broker.Dial(*amqpURL, "enrichctl-backfill"); err != nil {
+	fl := cmd.Flags()
+	missing := fl.Bool("missing", true, "select tracks that were never enriched (no enrichment_status row)")
+	partial := fl.Bool("partial", false, "select tracks whose status is partial")
+	notFound := fl.String("not-found-older-than", "", "select not_found tracks whose status is older than this (e.g. 30d, 36h)")
+	olderThan := fl.String("older-than", "", "select tracks enriched longer ago than this (enrichment_timestamp)")
+	prio := fl.Int("priority", BackfillPriorityDefault, "task priority 1..10")
+	force := fl.Bool("force-refresh", false, "set force_refresh: bypass cached provider answers")
+	maxRate := fl.Float64("max-rate", BackfillMaxRateDefault, "publish at most this many tasks per second (0: unlimited)")
+	batch := fl.Int("batch", BackfillBatchDefault, "tracks read per page; the state file is saved once per page")
+	window := fl.Int("window", PublishWindowDefault, "unconfirmed publishes in flight")
+	limit := fl.Int64("limit", 0, "publish at most N tasks in this invocation (0: all)")
+	statePath := fl.String("state", "", "state file that makes the run resumable (created if missing)")
+	dryRun := fl.Bool("dry-run", false, "only count the tracks that would be published")
+	quiet := fl.Bool("quiet", false, "no progress bar")
+	amqpURL := a.urlFlag(cmd, "amqp-url", "AMQP_URL", "broker URL")
+	dbURL := a.urlFlag(cmd, "database-url", "DATABASE_URL", "Postgres URL")
+	out := addOutput(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		switch {
+		case *prio < task.PriorityMin || *prio > task.PriorityMax:
+			return usageErr("--priority must be in [1, 10], got %d", *prio)
+		case *maxRate < 0:
+			return usageErr("--max-rate must not be negative, got %v", *maxRate)
+		case *batch < 1 || *batch > 100000:
+			return usageErr("--batch must be in [1, 100000], got %d", *batch)
+		case *window < 1 || *window > 10000:
+			return usageErr("--window must be in [1, 10000], got %d", *window)
+		case *limit < 0:
+			return usageErr("--limit must not be negative, got %d", *limit)
+		}
+		sel := backfillSelection{Missing: *missing, Partial: *partial}
+		for _, f := range []struct {
+			flag, v string
+			dst     *string
+		}{{"--not-found-older-than", *notFound, &sel.NotFoundOlderThan}, {"--older-than", *olderThan, &sel.OlderThan}} {
+			if f.v == "" {
+				continue
+			}
+			d, err := parseAge(f.v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.flag, err)
+			}
+			*f.dst = d.String()
+		}
+		if _, err := sel.filter(time.Now()); err != nil {
 			return err
 		}
-		defer sess.Close()
-	}
 
-	opts := backfillOptions{
-		Selection: sel, Priority: *prio, ForceRefresh: *force, MaxRate: *maxRate,
-		Batch: *batch, Window: *window, Limit: *limit, StatePath: *statePath, DryRun: *dryRun,
-	}
-	invalid := 0
-	opts.onInvalid = func(id string, err error) {
-		if invalid++; invalid <= maxInvalidReports {
-			fmt.Fprintf(e.Stderr, "track %q skipped: %v\n", id, err)
-		} else if invalid == maxInvalidReports+1 {
-			fmt.Fprintln(e.Stderr, "more tracks skipped as invalid; see the summary")
+		db, err := a.databaseURL(dbURL)
+		if err != nil {
+			return err
 		}
-	}
-	var bar *progressbar.ProgressBar
-	if e.Interactive && !*quiet {
-		opts.onMatched = func(n int64) {
-			bar = progressbar.NewOptions64(n, progressbar.OptionSetWriter(e.Stderr),
-				progressbar.OptionSetDescription("backfill"), progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(), progressbar.OptionSetItsString("tasks"),
-				progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond),
-				progressbar.OptionClearOnFinish())
+		st, err := store.Open(a.ctx, db, 2)
+		if err != nil {
+			return err
 		}
-		opts.onConfirm = func() { _ = bar.Add(1) }
+		defer st.Close()
+		var sess *broker.Session
+		if !*dryRun {
+			if sess, err = a.dial(amqpURL, "enrichctl-backfill"); err != nil {
+				return err
+			}
+			defer sess.Close()
+		}
+
+		opts := backfillOptions{
+			Selection: sel, Priority: *prio, ForceRefresh: *force, MaxRate: *maxRate,
+			Batch: *batch, Window: *window, Limit: *limit, StatePath: *statePath, DryRun: *dryRun,
+		}
+		invalid := 0
+		opts.onInvalid = func(id string, err error) {
+			if invalid++; invalid <= maxInvalidReports {
+				fmt.Fprintf(a.env.Stderr, "track \"%s\" skipped: %s\n", Escape(id), Escape(err.Error()))
+			} else if invalid == maxInvalidReports+1 {
+				fmt.Fprintln(a.env.Stderr, "more tracks skipped as invalid; see the summary")
+			}
+		}
+		var bar *progressbar.ProgressBar
+		if a.env.Interactive && !*quiet {
+			opts.onMatched = func(n int64) {
+				bar = progressbar.NewOptions64(n, progressbar.OptionSetWriter(a.env.Stderr),
+					progressbar.OptionSetDescription("backfill"), progressbar.OptionShowCount(),
+					progressbar.OptionShowIts(), progressbar.OptionSetItsString("tasks"),
+					progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond),
+					progressbar.OptionClearOnFinish())
+			}
+			opts.onConfirm = func() { _ = bar.Add(1) }
+		}
+		start := time.Now()
+		res, err := runBackfill(a.ctx, st, sess, opts)
+		if bar != nil {
+			_ = bar.Finish()
+		}
+		elapsed := time.Since(start)
+		if out.json() {
+			if werr := writeJSON(a.env.Stdout, backfillReport(res, opts, elapsed)); werr != nil {
+				return errors.Join(err, werr)
+			}
+			return err
+		}
+		fmt.Fprintln(a.env.Stdout, backfillSummary(res, opts, elapsed, err))
+		return err
 	}
-	start := time.Now()
-	res, err := runBackfill(ctx, st, sess, opts)
-	if bar != nil {
-		_ = bar.Finish()
-	}
-	fmt.Fprintln(e.Stdout, backfillSummary(res, opts, time.Since(start), err))
-	return err
+	return cmd
 }
 
-// parseArgs parses a subcommand's flags like parseFlags, and also reports
-// -h/--help (the usage is printed), after which the command does nothing.
-func parseArgs(fs *flag.FlagSet, args []string) (help bool, err error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return false, fmt.Errorf("%w: %v", ErrUsage, err)
+// backfillJSON is backfill's -o json report.
+type backfillJSON struct {
+	DryRun         bool     `json:"dry_run,omitempty"`
+	Selection      string   `json:"selection"`
+	Selected       int64    `json:"selected"`
+	Published      int64    `json:"published"`
+	Invalid        int64    `json:"invalid"`
+	Failed         int64    `json:"failed"`
+	Skipped        int64    `json:"already_published"`
+	Cursor         string   `json:"cursor"`
+	Complete       bool     `json:"complete"`
+	AlreadyDone    bool     `json:"already_complete,omitempty"`
+	Resumed        bool     `json:"resumed,omitempty"`
+	State          string   `json:"state_file,omitempty"`
+	ElapsedSeconds float64  `json:"elapsed_seconds"`
+	TasksPerSecond *float64 `json:"tasks_per_second,omitempty"`
+}
+
+func backfillReport(res backfillResult, opts backfillOptions, elapsed time.Duration) backfillJSON {
+	r := backfillJSON{
+		DryRun: opts.DryRun, Selection: opts.Selection.String(), Selected: res.Matched, Published: res.Published,
+		Invalid: res.Invalid, Failed: res.Failed, Skipped: res.Skipped, Cursor: res.Cursor, Complete: res.Done,
+		AlreadyDone: res.AlreadyDone, Resumed: res.Resumed, State: opts.StatePath, ElapsedSeconds: elapsed.Seconds(),
 	}
-	return false, nil
+	if res.Published > 1 && res.Last.After(res.First) {
+		v := float64(res.Published-1) / res.Last.Sub(res.First).Seconds()
+		r.TasksPerSecond = &v
+	}
+	return r
 }
 
 // backfillSummary is the final line.

@@ -265,6 +265,12 @@ func TestBackfillCommand(t *testing.T) {
 	if want := "backfill (dry run): 32 track(s) selected (never enriched or partial)"; !strings.Contains(out, want) {
 		t.Errorf("dry run printed %q, want it to contain %q", out, want)
 	}
+	out, _, err = s.run(nil, "backfill", "--dry-run", "--partial", "-o", "json")
+	testinfra.Must(t, err, "dry run -o json")
+	var rep backfillJSON
+	if testinfra.Must(t, json.Unmarshal([]byte(out), &rep), "decode "+out); !rep.DryRun || rep.Selected != 32 {
+		t.Errorf("dry run -o json: %+v, want a dry run selecting 32", rep)
+	}
 	if got := s.depth(broker.WorkQueue); got != 0 {
 		t.Fatalf("dry run published %d messages", got)
 	}

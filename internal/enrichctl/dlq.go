@@ -1,19 +1,19 @@
 package enrichctl
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/spf13/cobra"
 
 	"github.com/djmeta/enrichment/internal/broker"
-	"github.com/djmeta/enrichment/internal/config"
 )
 
 // Defaults of the dlq subcommands.
@@ -133,11 +133,32 @@ func isReplayDroppedHeader(k string) bool {
 		strings.HasPrefix(k, "x-first-death-") || strings.HasPrefix(k, "x-last-death-")
 }
 
-// replayPublishing is d as a fresh task: body and properties unchanged, the
-// attempt headers removed.
-func replayPublishing(d amqp.Delivery) amqp.Publishing {
+// deliveryPublishing is d as it was published: every property, every
+// header and the body, unchanged.
+func deliveryPublishing(d amqp.Delivery) amqp.Publishing {
+	return amqp.Publishing{
+		Headers:         d.Headers,
+		ContentType:     d.ContentType,
+		ContentEncoding: d.ContentEncoding,
+		DeliveryMode:    d.DeliveryMode,
+		Priority:        d.Priority,
+		CorrelationId:   d.CorrelationId,
+		ReplyTo:         d.ReplyTo,
+		Expiration:      d.Expiration,
+		MessageId:       d.MessageId,
+		Timestamp:       d.Timestamp,
+		Type:            d.Type,
+		UserId:          d.UserId,
+		AppId:           d.AppId,
+		Body:            d.Body,
+	}
+}
+
+// freshTask is a dead-lettered message as a fresh task: persistent, body
+// and properties unchanged, the attempt headers removed.
+func freshTask(p amqp.Publishing) amqp.Publishing {
 	var hdr amqp.Table
-	for k, v := range d.Headers {
+	for k, v := range p.Headers {
 		if isReplayDroppedHeader(k) {
 			continue
 		}
@@ -146,20 +167,16 @@ func replayPublishing(d amqp.Delivery) amqp.Publishing {
 		}
 		hdr[k] = v
 	}
-	return amqp.Publishing{
-		Headers:         hdr,
-		ContentType:     d.ContentType,
-		ContentEncoding: d.ContentEncoding,
-		DeliveryMode:    amqp.Persistent,
-		Priority:        d.Priority,
-		CorrelationId:   d.CorrelationId,
-		MessageId:       d.MessageId,
-		Timestamp:       d.Timestamp,
-		Type:            d.Type,
-		AppId:           d.AppId,
-		Body:            d.Body,
-	}
+	p.Headers = hdr
+	p.DeliveryMode = amqp.Persistent
+	// A per-message TTL or a user id checked against the connection's user
+	// belong to the first publish, not to a replay.
+	p.Expiration, p.UserId = "", ""
+	return p
 }
+
+// replayPublishing is d as a fresh task (see freshTask).
+func replayPublishing(d amqp.Delivery) amqp.Publishing { return freshTask(deliveryPublishing(d)) }
 
 // dlqReader takes messages from the DLQ with basic.get on its own channel,
 // without auto-ack. Messages it holds are invisible to other readers until
@@ -239,238 +256,11 @@ func sampleDLQ(conn *amqp.Connection, f dlqFilter, limit int) ([]dlqMessage, int
 	return out, r.examine, rerr
 }
 
-// replayResult counts what a replay did.
-type replayResult struct {
-	Examined int // messages read from the DLQ
-	Replayed int // republished with a confirm and removed from the DLQ
-	Failed   int // not confirmed: left in the DLQ
-	Left     int // not selected: left in the DLQ untouched
-	Selected []dlqMessage
-}
-
-// replayDLQ republishes the selected messages to the work exchange (at most
-// limit, 0: all) with confirms, acking each in the DLQ after its confirm;
-// the others are requeued untouched at the end. It reads at most the
-// messages in the DLQ when it starts, so a replayed task that fails again
-// during the run is not replayed twice. With dryRun it only reports the
-// selection.
-func replayDLQ(ctx context.Context, sess *broker.Session, f dlqFilter, limit, window int, dryRun bool) (replayResult, error) {
-	var res replayResult
-	r, err := openDLQ(sess.Connection())
-	if err != nil {
-		return res, err
-	}
-	type inflight struct {
-		tag uint64
-		p   *broker.Pending
-	}
-	// Confirms of what was sent are awaited even after ctx is cancelled.
-	settleCtx := context.WithoutCancel(ctx)
-	var (
-		pending []inflight
-		failure error
-	)
-	settle := func() {
-		in := pending[0]
-		pending = pending[1:]
-		wctx, cancel := context.WithTimeout(settleCtx, settleTimeout)
-		err := in.p.Wait(wctx)
-		cancel()
-		if err != nil {
-			res.Failed++
-			if failure == nil {
-				failure = fmt.Errorf("republish: %w", err)
-			}
-			if nerr := r.ch.Nack(in.tag, false, true); nerr != nil && failure == nil {
-				failure = fmt.Errorf("requeue in %s: %w", broker.DeadLetterQueue, nerr)
-			}
-			return
-		}
-		if err := r.ch.Ack(in.tag, false); err != nil {
-			// The task is in the work queue and stays in the DLQ: a duplicate.
-			if failure == nil {
-				failure = fmt.Errorf("ack in %s after republishing (the message is now in both queues): %w", broker.DeadLetterQueue, err)
-			}
-			return
-		}
-		res.Replayed++
-	}
-	now := time.Now()
-	for res.Examined < r.examine && (limit <= 0 || len(res.Selected) < limit) {
-		if ctx.Err() != nil || failure != nil {
-			break
-		}
-		d, ok, err := r.next()
-		if err != nil {
-			failure = err
-			break
-		}
-		if !ok {
-			break
-		}
-		res.Examined++
-		m := describeDLQ(d, now)
-		if !f.match(m) || dryRun {
-			r.hold(d)
-			if dryRun && f.match(m) {
-				res.Selected = append(res.Selected, m)
-			} else {
-				res.Left++
-			}
-			continue
-		}
-		if len(pending) >= window {
-			settle()
-		}
-		p, err := sess.PublishAsync(ctx, broker.Exchange, broker.RoutingKey, replayPublishing(d))
-		if err != nil {
-			r.hold(d)
-			res.Failed++
-			failure = fmt.Errorf("republish: %w", err)
-			break
-		}
-		res.Selected = append(res.Selected, m)
-		pending = append(pending, inflight{tag: d.DeliveryTag, p: p})
-	}
-	for len(pending) > 0 {
-		settle()
-	}
-	if err := r.close(); err != nil && failure == nil {
-		failure = err
-	}
-	if failure == nil && ctx.Err() != nil {
-		failure = fmt.Errorf("replay interrupted: %w", ctx.Err())
-	}
-	return res, failure
-}
-
-func dlq(ctx context.Context, cfg config.Common, args []string, e Env) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: dlq needs list, replay or purge", ErrUsage)
-	}
-	verb := args[0]
-	fs := newFlags("dlq "+verb, e)
-	amqpURL := fs.String("amqp-url", cfg.AMQPURL, "broker URL (AMQP_URL)")
-	reasons := fs.String("reason", "", "list, replay: only these reasons (comma-separated)")
-	olderThan := fs.String("older-than", "", "list, replay: only messages whose first failure is older than this (e.g. 1h, 2d)")
-	newerThan := fs.String("newer-than", "", "list, replay: only messages whose first failure is newer than this")
-	limit := fs.Int("limit", 0, "list: show at most N (default 50); replay: replay at most N (default all)")
-	asJSON := fs.Bool("json", false, "list: print JSON")
-	dryRun := fs.Bool("dry-run", false, "replay: only show what would be replayed")
-	window := fs.Int("window", PublishWindowDefault, "replay: unconfirmed republishes in flight")
-	yes := fs.Bool("yes", false, "purge: really delete every message of the DLQ")
-	if help, err := parseArgs(fs, args[1:]); help || err != nil {
-		return err
-	}
-	if *limit < 0 {
-		return fmt.Errorf("%w: --limit must not be negative, got %d", ErrUsage, *limit)
-	}
-	if *window < 1 || *window > 10000 {
-		return fmt.Errorf("%w: --window must be in [1, 10000], got %d", ErrUsage, *window)
-	}
-	var filter dlqFilter
-	if rs := splitList(*reasons); len(rs) > 0 {
-		filter.Reasons = map[string]bool{}
-		for _, r := range rs {
-			filter.Reasons[r] = true
-		}
-	}
-	for _, a := range []struct {
-		flag, v string
-		dst     *time.Duration
-	}{{"--older-than", *olderThan, &filter.OlderThan}, {"--newer-than", *newerThan, &filter.NewerThan}} {
-		if a.v == "" {
-			continue
-		}
-		d, err := parseAge(a.v)
-		if err != nil {
-			return fmt.Errorf("%s: %w", a.flag, err)
-		}
-		*a.dst = d
-	}
-	switch verb {
-	case "list", "replay", "purge":
-	default:
-		return fmt.Errorf("%w: dlq %q: want list, replay or purge", ErrUsage, verb)
-	}
-
-	sess, err := broker.Dial(*amqpURL, "enrichctl-dlq")
-	if err != nil {
-		return err
-	}
-	defer sess.Close()
-	switch verb {
-	case "list":
-		n := *limit
-		if n == 0 {
-			n = DLQListLimitDefault
-		}
-		msgs, depth, err := sampleDLQ(sess.Connection(), filter, n)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return writeJSON(e.Stdout, struct {
-				Queue    string       `json:"queue"`
-				Depth    int          `json:"depth"`
-				Messages []dlqMessage `json:"messages"`
-			}{broker.DeadLetterQueue, depth, nonNil(msgs)})
-		}
-		if err := writeDLQTable(e.Stdout, msgs); err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(e.Stdout, "%d shown of %d message(s) in %s; all left in place\n", len(msgs), depth, broker.DeadLetterQueue)
-		return err
-	case "replay":
-		res, err := replayDLQ(ctx, sess, filter, *limit, *window, *dryRun)
-		if *dryRun {
-			if werr := writeDLQTable(e.Stdout, res.Selected); werr != nil && err == nil {
-				err = werr
-			}
-			fmt.Fprintf(e.Stdout, "dlq replay (dry run): %d message(s) would be replayed, %d examined; nothing changed\n",
-				len(res.Selected), res.Examined)
-			return err
-		}
-		fmt.Fprintf(e.Stdout, "dlq replay: %d replayed to %s, %d failed (left in the DLQ), %d not selected (left in the DLQ), %d examined\n",
-			res.Replayed, broker.Exchange, res.Failed, res.Left, res.Examined)
-		return err
-	default: // purge
-		ch, err := sess.Connection().Channel()
-		if err != nil {
-			return fmt.Errorf("open channel: %w", err)
-		}
-		defer ch.Close()
-		if !*yes {
-			q, err := ch.QueueDeclarePassive(broker.DeadLetterQueue, true, false, false, false, nil)
-			if err != nil {
-				return fmt.Errorf("inspect %s: %w", broker.DeadLetterQueue, err)
-			}
-			return fmt.Errorf("%w: refusing to delete the %d message(s) of %s without --yes (see dlq list)",
-				ErrUsage, q.Messages, broker.DeadLetterQueue)
-		}
-		n, err := ch.QueuePurge(broker.DeadLetterQueue, false)
-		if err != nil {
-			return fmt.Errorf("purge %s: %w", broker.DeadLetterQueue, err)
-		}
-		_, err = fmt.Fprintf(e.Stdout, "purged %d message(s) from %s\n", n, broker.DeadLetterQueue)
-		return err
-	}
-}
-
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}
 	return s
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("write JSON: %w", err)
-	}
-	return nil
 }
 
 func writeDLQTable(w io.Writer, msgs []dlqMessage) error {
@@ -485,7 +275,7 @@ func writeDLQTable(w io.Writer, msgs []dlqMessage) error {
 		if id == "" {
 			id = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", m.Reason, m.Attempts, age, id, oneLine(m.Error, dlqErrorColumnWidth))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", Escape(m.Reason), m.Attempts, age, Escape(id), Escape(oneLine(m.Error, dlqErrorColumnWidth)))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
@@ -524,4 +314,94 @@ func reasonCounts(msgs []dlqMessage) []reasonCount {
 type reasonCount struct {
 	Reason string `json:"reason"`
 	Count  int    `json:"count"`
+}
+
+// dlqVerbs are the dlq subcommands, registered by their files.
+var dlqVerbs []func(*app) *cobra.Command
+
+// registerDLQ adds a dlq subcommand; call it from an init function.
+func registerDLQ(f func(*app) *cobra.Command) { dlqVerbs = append(dlqVerbs, f) }
+
+func init() {
+	register(func(a *app) *cobra.Command {
+		cmd := group(&cobra.Command{
+			Use:   "dlq",
+			Short: "List, export, replay, import or purge the dead-letter queue",
+			Long: "dlq works on " + broker.DeadLetterQueue + " in the vhost of AMQP_URL. list and export read\n" +
+				"messages with basic.get and put every one back; replay moves the selected ones to the work\n" +
+				"queue; purge deletes them all (export them first); import puts exported ones back.",
+		})
+		for _, f := range dlqVerbs {
+			cmd.AddCommand(f(a))
+		}
+		return cmd
+	})
+}
+
+// Dead-letter reasons a --reason filter accepts: the worker's, the broker's
+// own (the x-death reasons) and unknown (a message with neither).
+var (
+	workerReasons = []string{broker.ReasonInvalid, broker.ReasonPermanent, broker.ReasonExhausted}
+	brokerReasons = []string{"delivery_limit", "rejected", "expired", "maxlen"}
+	knownReasons  = append(append(append([]string{}, workerReasons...), brokerReasons...), "unknown")
+)
+
+// filterFlags are the selection flags of the dlq verbs that select.
+type filterFlags struct {
+	reasons, olderThan, newerThan string
+}
+
+func addFilterFlags(cmd *cobra.Command) *filterFlags {
+	f := &filterFlags{}
+	cmd.Flags().StringVar(&f.reasons, "reason", "", "only these reasons, comma-separated: "+strings.Join(knownReasons, ", "))
+	cmd.Flags().StringVar(&f.olderThan, "older-than", "", "only messages whose first failure is older than this (e.g. 90m, 36h, 2d)")
+	cmd.Flags().StringVar(&f.newerThan, "newer-than", "", "only messages whose first failure is newer than this")
+	_ = cmd.RegisterFlagCompletionFunc("reason", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return knownReasons, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	})
+	return f
+}
+
+// any reports whether a filter was given.
+func (f *filterFlags) any() bool { return f.reasons != "" || f.olderThan != "" || f.newerThan != "" }
+
+// filter checks the flags: a reason must be a real one, an age a duration.
+func (f *filterFlags) filter() (dlqFilter, error) {
+	var out dlqFilter
+	if f.reasons != "" {
+		rs := splitList(f.reasons)
+		if len(rs) == 0 {
+			return dlqFilter{}, usageErr("--reason: no reason given")
+		}
+		out.Reasons = map[string]bool{}
+		for _, r := range rs {
+			if !slices.Contains(knownReasons, r) {
+				return dlqFilter{}, usageErr("--reason: %q is not a dead-letter reason; want %s", r, strings.Join(knownReasons, ", "))
+			}
+			out.Reasons[r] = true
+		}
+	}
+	for _, a := range []struct {
+		flag, v string
+		dst     *time.Duration
+	}{{"--older-than", f.olderThan, &out.OlderThan}, {"--newer-than", f.newerThan, &out.NewerThan}} {
+		if a.v == "" {
+			continue
+		}
+		d, err := parseAge(a.v)
+		if err != nil {
+			return dlqFilter{}, fmt.Errorf("%s: %w", a.flag, err)
+		}
+		*a.dst = d
+	}
+	return out, nil
+}
+
+// dial connects to the broker of --amqp-url or AMQP_URL.
+func (a *app) dial(u *envURL, name string) (*broker.Session, error) {
+	url, err := a.amqpURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return broker.Dial(url, name)
 }

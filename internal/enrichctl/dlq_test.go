@@ -166,15 +166,25 @@ func TestDLQListReplayPurge(t *testing.T) {
 	// purge: refused without --yes.
 	s.waitDepth(broker.DeadLetterQueue, 2)
 	_, _, err = s.run(nil, "dlq", "purge")
-	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "refusing to delete the 2 message(s)") {
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "delete all 2 message(s)") || !strings.Contains(err.Error(), "refusing without --yes") {
 		t.Errorf("purge without --yes: error %v, want a refusal naming 2 messages", err)
 	}
 	if got := s.depth(broker.DeadLetterQueue); got != 2 {
 		t.Errorf("DLQ holds %d after a refused purge, want 2", got)
 	}
+	// purge with a filter: only the selected ones go.
+	out, _, err = s.run(nil, "dlq", "purge", "--reason", broker.ReasonPermanent, "--yes")
+	testinfra.Must(t, err, "purge permanent_error")
+	if !strings.Contains(out, "purged 1 message(s)") {
+		t.Errorf("purge --reason printed %q", out)
+	}
+	if left := summarize(s.dlqList().Messages); len(left) != 1 || left[0].TrackID != "m4" {
+		t.Errorf("after purging permanent_error, the DLQ holds %v, want m4 only", left)
+	}
+	s.waitDepth(broker.DeadLetterQueue, 1)
 	out, _, err = s.run(nil, "dlq", "purge", "--yes")
 	testinfra.Must(t, err, "purge")
-	if !strings.Contains(out, "purged 2 message(s)") {
+	if !strings.Contains(out, "purged 1 message(s)") {
 		t.Errorf("purge printed %q", out)
 	}
 	if got := s.depth(broker.DeadLetterQueue); got != 0 {

@@ -1,24 +1,22 @@
 package enrichctl
 
 import (
-	"bufio"
-	"context"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 
 	"github.com/djmeta/enrichment/internal/broker"
-	"github.com/djmeta/enrichment/internal/config"
 	"github.com/djmeta/enrichment/internal/task"
 )
 
@@ -29,202 +27,57 @@ const PublishWindowDefault = 256
 // (routing key enrich.priority), which workers serve before the backlog.
 const PriorityLaneDefault = 8
 
-// PublishResult counts what a publish run did.
-type PublishResult struct {
-	Confirmed int // the broker took responsibility
-	Failed    int // nacked, returned or not sent
-	Invalid   int // lines rejected before publishing
+// maxPublishLine is the longest input line publish reads into memory. A
+// task line longer than task.MaxBodyBytes is rejected anyway; the margin
+// is for lines of a DLQ export, whose JSON escaping makes a body longer.
+// A line longer than this is consumed without being held and rejected.
+const maxPublishLine = 1 << 20
+
+func init() { register(newPublishCmd) }
+
+// taskOptions shape the messages publish sends.
+type taskOptions struct {
+	// priority is given to tasks that carry none (0: leave them).
+	priority int
+	// lane: tasks with at least this priority are routed to the priority
+	// lane (0: never).
+	lane int
 }
 
-func publish(ctx context.Context, cfg config.Common, args []string, e Env) error {
-	fs := newFlags("publish", e)
-	file := fs.String("file", "", "JSONL (one task per line) or CSV (header row) file; - for JSONL on stdin")
-	window := fs.Int("window", PublishWindowDefault, "unconfirmed publishes in flight")
-	prio := fs.Int("priority", 0, "priority 1..10 for tasks that carry none (0: leave as is)")
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	lane := fs.Int("priority-lane", PriorityLaneDefault, "tasks with at least this priority go to the priority lane (0: never)")
-	amqpURL := fs.String("amqp-url", cfg.AMQPURL, "broker URL (AMQP_URL)")
-	one := map[string]*string{}
-	for _, f := range []string{"track-id", "artist", "title", "isrc", "spotify-id", "musicbrainz-id", "discogs-release-id", "source", "correlation-id"} {
-		one[f] = fs.String(f, "", "single task: "+strings.ReplaceAll(f, "-", "_"))
+// taskRecord turns a task body into a record: validated exactly as a
+// worker will, given the default priority, routed by priority.
+func taskRecord(line int, body []byte, contentType string, o taskOptions) pubRecord {
+	rec := pubRecord{line: line, exchange: broker.Exchange, key: broker.RoutingKey}
+	if len(body) > task.MaxBodyBytes {
+		rec.err = fmt.Errorf("the task is %d bytes, more than the %d bytes a task message may have", len(body), task.MaxBodyBytes)
+		return rec
 	}
-	durationMS := fs.Int("duration-ms", 0, "single task: duration_ms")
-	force := fs.Bool("force-refresh", false, "single task: force_refresh")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	if contentType == "" {
+		contentType = "application/json"
 	}
-	if *window < 1 || *window > 10000 {
-		return fmt.Errorf("%w: --window must be in [1, 10000], got %d", ErrUsage, *window)
-	}
-	if *prio < 0 || *prio > task.PriorityMax {
-		return fmt.Errorf("%w: --priority must be in [1, 10], got %d", ErrUsage, *prio)
-	}
-
-	var src source
-	switch {
-	case *file != "" && *one["track-id"] != "":
-		return fmt.Errorf("%w: give --file or --track-id, not both", ErrUsage)
-	case *file != "":
-		s, err := openSource(*file, e)
-		if err != nil {
-			return err
-		}
-		defer s.close()
-		src = s
-	case *one["track-id"] != "":
-		m := map[string]any{}
-		for k, v := range one {
-			if *v != "" {
-				m[strings.ReplaceAll(k, "-", "_")] = *v
-			}
-		}
-		if *durationMS != 0 {
-			m["duration_ms"] = *durationMS
-		}
-		if *force {
-			m["force_refresh"] = true
-		}
-		body, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("encode task: %w", err)
-		}
-		src = &sliceSource{bodies: [][]byte{body}}
-	default:
-		return fmt.Errorf("%w: publish needs --file or --track-id (see enrichctl help)", ErrUsage)
-	}
-
-	sess, err := broker.Dial(*amqpURL, "enrichctl-publish")
+	t, err := task.Parse(body, contentType, 0)
 	if err != nil {
-		return err
+		rec.err = err
+		return rec
 	}
-	defer sess.Close()
-
-	var bar *progressbar.ProgressBar
-	if e.Interactive && !*quiet && *file != "" {
-		bar = progressbar.NewOptions64(src.size(), progressbar.OptionSetWriter(e.Stderr),
-			progressbar.OptionSetDescription("publishing"), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("tasks"),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	rec.warnings = t.Warnings
+	if o.priority > 0 && !hasPriority(body) {
+		t.Priority = o.priority
+		body = withPriority(body, o.priority)
 	}
-	start := time.Now()
-	res, err := Publish(ctx, sess, src, PublishOptions{Window: *window, Priority: *prio, PriorityLane: *lane}, func(line int, perr error) {
-		fmt.Fprintf(e.Stderr, "line %d: %v\n", line, perr)
-	}, func() {
-		if bar != nil {
-			_ = bar.Add(1)
-		}
-	})
-	if bar != nil {
-		_ = bar.Finish()
+	if o.lane > 0 && t.Priority >= o.lane {
+		rec.key = broker.PriorityRoutingKey
 	}
-	elapsed := time.Since(start)
-	fmt.Fprintf(e.Stdout, "published %d task(s) in %s: %d confirmed, %d failed, %d invalid\n",
-		res.Confirmed+res.Failed+res.Invalid, elapsed.Round(time.Millisecond), res.Confirmed, res.Failed, res.Invalid)
-	if err != nil {
-		return err
+	rec.msg = amqp.Publishing{
+		ContentType:  contentType,
+		DeliveryMode: amqp.Persistent,
+		Priority:     uint8(t.Priority),
+		MessageId:    t.TrackID,
+		Timestamp:    time.Now().UTC(),
+		AppId:        "enrichctl",
+		Body:         body,
 	}
-	if res.Failed > 0 || res.Invalid > 0 {
-		return fmt.Errorf("%d publish(es) failed, %d invalid task(s)", res.Failed, res.Invalid)
-	}
-	return nil
-}
-
-// source yields task bodies.
-type source interface {
-	// next returns the next body, its line number, and a parse error for a
-	// bad record; io.EOF at the end.
-	next() (body []byte, line int, err error)
-	size() int64
-	close()
-}
-
-// PublishOptions tune Publish.
-type PublishOptions struct {
-	// Window is the number of unconfirmed publishes in flight.
-	Window int
-	// Priority is given to tasks that carry none (0: leave them).
-	Priority int
-	// PriorityLane: tasks with at least this priority are routed to the
-	// priority lane (0: never).
-	PriorityLane int
-}
-
-// errBadRecord wraps a record that cannot be turned into a task.
-var errBadRecord = errors.New("bad record")
-
-// Publish publishes every task of src to the work exchange, persistent and
-// mandatory, keeping at most window publishes unconfirmed. Invalid tasks are
-// reported through onInvalid and not published.
-func Publish(ctx context.Context, sess *broker.Session, src source, opts PublishOptions,
-	onInvalid func(line int, err error), onDone func()) (PublishResult, error) {
-	window, priority := opts.Window, opts.Priority
-	var res PublishResult
-	pending := make([]*broker.Pending, 0, window)
-	settle := func(p *broker.Pending) {
-		if err := p.Wait(ctx); err != nil {
-			res.Failed++
-		} else {
-			res.Confirmed++
-		}
-		onDone()
-	}
-	for {
-		if ctx.Err() != nil {
-			break
-		}
-		body, line, err := src.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil && !errors.Is(err, errBadRecord) {
-			return res, err
-		}
-		var t task.Task
-		if err == nil {
-			t, err = task.Parse(body, "application/json", 0)
-		}
-		if err != nil {
-			res.Invalid++
-			onInvalid(line, err)
-			onDone()
-			continue
-		}
-		if priority > 0 && !hasPriority(body) {
-			t.Priority = priority
-			body = withPriority(body, priority)
-		}
-		msg := amqp.Publishing{
-			ContentType:  "application/json",
-			DeliveryMode: amqp.Persistent,
-			Priority:     uint8(t.Priority),
-			MessageId:    t.TrackID,
-			Timestamp:    time.Now().UTC(),
-			AppId:        "enrichctl",
-			Body:         body,
-		}
-		if len(pending) == window {
-			settle(pending[0])
-			pending = pending[1:]
-		}
-		key := broker.RoutingKey
-		if opts.PriorityLane > 0 && t.Priority >= opts.PriorityLane {
-			key = broker.PriorityRoutingKey
-		}
-		p, err := sess.PublishAsync(ctx, broker.Exchange, key, msg)
-		if err != nil {
-			res.Failed++
-			onDone()
-			for _, p := range pending {
-				settle(p)
-			}
-			return res, err
-		}
-		pending = append(pending, p)
-	}
-	for _, p := range pending {
-		settle(p)
-	}
-	return res, ctx.Err()
+	return rec
 }
 
 func hasPriority(body []byte) bool {
@@ -249,146 +102,338 @@ func withPriority(body []byte, p int) []byte {
 	return out
 }
 
-type sliceSource struct {
-	bodies [][]byte
-	i      int
+// jsonlTasks reads one task per line. A line that is a `dlq export` record
+// publishes that record's body as a fresh task.
+type jsonlTasks struct {
+	lr *lineReader
+	o  taskOptions
 }
 
-func (s *sliceSource) next() ([]byte, int, error) {
-	if s.i >= len(s.bodies) {
-		return nil, 0, io.EOF
-	}
-	s.i++
-	return s.bodies[s.i-1], s.i, nil
-}
-func (s *sliceSource) size() int64 { return int64(len(s.bodies)) }
-func (s *sliceSource) close()      {}
-
-func openSource(path string, e Env) (source, error) {
-	var r io.ReadCloser
-	n := int64(-1)
-	if path == "-" {
-		r = io.NopCloser(os.Stdin)
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", path, err)
+func (s *jsonlTasks) next() (pubRecord, error) {
+	for {
+		text, n, err := s.lr.next()
+		line := s.lr.line
+		switch {
+		case errors.Is(err, errLineTooLong):
+			return pubRecord{line: line, err: fmt.Errorf("the line is %d bytes, more than the %d bytes a task message may have", n, task.MaxBodyBytes)}, nil
+		case err != nil:
+			return pubRecord{}, err
 		}
-		r = f
-		if c, err := countLines(path); err == nil {
-			n = c
+		if line == 1 {
+			text = bytes.TrimPrefix(text, utf8BOM)
 		}
-	}
-	if strings.EqualFold(filepath.Ext(path), ".csv") {
-		cr := csv.NewReader(r)
-		cr.FieldsPerRecord = -1
-		header, err := cr.Read()
-		if err != nil {
-			r.Close()
-			return nil, fmt.Errorf("read CSV header of %s: %w", path, err)
-		}
-		for i := range header {
-			header[i] = strings.TrimSpace(strings.TrimPrefix(header[i], "\ufeff"))
-		}
-		if n > 0 {
-			n--
-		}
-		return &csvSource{r: r, cr: cr, header: header, n: n, line: 1}, nil
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), task.MaxBodyBytes+1024)
-	return &jsonlSource{r: r, sc: sc, n: n}, nil
-}
-
-func countLines(path string) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), task.MaxBodyBytes+1024)
-	var n int64
-	for sc.Scan() {
-		if len(strings.TrimSpace(sc.Text())) > 0 {
-			n++
-		}
-	}
-	return n, sc.Err()
-}
-
-type jsonlSource struct {
-	r    io.ReadCloser
-	sc   *bufio.Scanner
-	n    int64
-	line int
-}
-
-func (s *jsonlSource) next() ([]byte, int, error) {
-	for s.sc.Scan() {
-		s.line++
-		b := []byte(strings.TrimSpace(s.sc.Text()))
-		if len(b) == 0 {
+		text = bytes.TrimSpace(text)
+		if len(text) == 0 {
 			continue
 		}
-		return b, s.line, nil
+		if isExportLine(text) {
+			x, err := decodeExportRecord(text)
+			if err != nil {
+				return pubRecord{line: line, err: err}, nil
+			}
+			return taskRecord(line, x.body, x.msg.ContentType, s.o), nil
+		}
+		return taskRecord(line, bytes.Clone(text), "application/json", s.o), nil
 	}
-	if err := s.sc.Err(); err != nil {
-		return nil, s.line + 1, fmt.Errorf("read line %d: %w", s.line+1, err)
-	}
-	return nil, s.line, io.EOF
 }
-func (s *jsonlSource) size() int64 { return s.n }
-func (s *jsonlSource) close()      { _ = s.r.Close() }
+func (s *jsonlTasks) pos() inputPos { return s.lr.pos() }
+func (s *jsonlTasks) close()        { s.lr.close() }
 
-type csvSource struct {
-	r      io.ReadCloser
-	cr     *csv.Reader
+// csvColumns are the columns a CSV input may have: the task's fields.
+var csvColumns = []string{"track_id", "artist", "title", "priority", "spotify_id", "isrc", "musicbrainz_id",
+	"discogs_release_id", "duration_ms", "force_refresh", "source", "correlation_id", "queued_at"}
+
+// csvTasks reads a CSV file with a header row, one record per line, each
+// line parsed by encoding/csv on its own. A record is never allowed to run
+// over a line break: an unbalanced quote then spoils its own line only,
+// which is rejected with its number, instead of swallowing the lines after
+// it (names and titles have no line breaks).
+type csvTasks struct {
+	lr     *lineReader
+	o      taskOptions
 	header []string
-	n      int64
-	line   int
 }
 
-// intColumns are CSV columns sent as JSON integers.
-var intColumns = map[string]bool{"duration_ms": true, "priority": true}
-
-func (s *csvSource) next() ([]byte, int, error) {
-	rec, err := s.cr.Read()
-	s.line++
+// openCSV reads and checks the header: every column is known, none
+// repeats, and track_id, artist and title are there.
+func openCSV(lr *lineReader, o taskOptions) (*csvTasks, error) {
+	text, _, err := lr.next()
 	if errors.Is(err, io.EOF) {
-		return nil, s.line, io.EOF
+		return nil, errors.New("CSV: the file is empty, want a header row (track_id,artist,title,...)")
 	}
 	if err != nil {
-		return nil, s.line, fmt.Errorf("%w: %v", errBadRecord, err)
+		return nil, fmt.Errorf("CSV header: %w", err)
 	}
-	m := make(map[string]any, len(rec))
-	for i, v := range rec {
-		if i >= len(s.header) || s.header[i] == "" {
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(text, utf8BOM)))
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("CSV header (line 1): %w", err)
+	}
+	seen := map[string]bool{}
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		header[i] = h
+		switch {
+		case !slices.Contains(csvColumns, h):
+			return nil, fmt.Errorf("CSV header (line 1): unknown column %q; the columns are %s", Escape(h), strings.Join(csvColumns, ", "))
+		case seen[h]:
+			return nil, fmt.Errorf("CSV header (line 1): column %q appears twice", h)
+		}
+		seen[h] = true
+	}
+	for _, need := range []string{"track_id", "artist", "title"} {
+		if !seen[need] {
+			return nil, fmt.Errorf("CSV header (line 1): column %s is missing (got %s)", need, strings.Join(header, ","))
+		}
+	}
+	return &csvTasks{lr: lr, o: o, header: header}, nil
+}
+
+func (s *csvTasks) next() (pubRecord, error) {
+	for {
+		text, n, err := s.lr.next()
+		line := s.lr.line
+		switch {
+		case errors.Is(err, errLineTooLong):
+			return pubRecord{line: line, err: fmt.Errorf("the line is %d bytes, more than the %d bytes a task message may have", n, task.MaxBodyBytes)}, nil
+		case err != nil:
+			return pubRecord{}, err
+		}
+		if len(bytes.TrimSpace(text)) == 0 {
 			continue
 		}
+		return s.record(line, text), nil
+	}
+}
+
+func (s *csvTasks) record(line int, text []byte) pubRecord {
+	bad := func(format string, args ...any) pubRecord {
+		return pubRecord{line: line, err: fmt.Errorf(format, args...)}
+	}
+	r := csv.NewReader(bytes.NewReader(text))
+	r.FieldsPerRecord = len(s.header)
+	fields, err := r.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			if errors.Is(pe.Err, csv.ErrFieldCount) {
+				return bad("CSV: %d fields, the header has %d", len(fields), len(s.header))
+			}
+			return bad("CSV: column %d: %v (a record must be on one line, with its quotes balanced)", pe.Column, pe.Err)
+		}
+		return bad("CSV: %v", err)
+	}
+	var t task.Task
+	for i, v := range fields {
 		v = strings.TrimSpace(v)
 		if v == "" {
 			continue
 		}
 		col := s.header[i]
-		switch {
-		case intColumns[col]:
+		switch col {
+		case "track_id":
+			t.TrackID = v
+		case "artist":
+			t.Artist = v
+		case "title":
+			t.Title = v
+		case "spotify_id":
+			t.SpotifyID = v
+		case "isrc":
+			t.ISRC = v
+		case "musicbrainz_id":
+			t.MusicBrainzID = v
+		case "source":
+			t.Source = v
+		case "correlation_id":
+			t.CorrelationID = v
+		case "queued_at":
+			t.QueuedAt = v
+		case "discogs_release_id":
+			id, ok := task.NormalizeDiscogsReleaseID(v)
+			if !ok {
+				return bad("discogs_release_id %q is not a release number", Escape(v))
+			}
+			t.DiscogsReleaseID = id
+		case "priority", "duration_ms":
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return nil, s.line, fmt.Errorf("%w: %s %q is not an integer", errBadRecord, col, v)
+				return bad("%s %q is not an integer", col, Escape(v))
 			}
-			m[col] = n
-		case col == "force_refresh":
-			m[col] = v == "true" || v == "1"
-		default:
-			m[col] = v
+			if col == "priority" {
+				t.Priority = n
+				if n == 0 {
+					return bad("priority must be from %d to %d, got 0", task.PriorityMin, task.PriorityMax)
+				}
+			} else {
+				t.DurationMS = n
+			}
+		case "force_refresh":
+			switch strings.ToLower(v) {
+			case "true", "1":
+				t.ForceRefresh = true
+			case "false", "0":
+			default:
+				return bad("force_refresh %q is not true, false, 1 or 0", Escape(v))
+			}
 		}
 	}
-	b, err := json.Marshal(m)
+	body, parsed, err := task.Encode(t)
 	if err != nil {
-		return nil, s.line, fmt.Errorf("%w: %v", errBadRecord, err)
+		return bad("%v", err)
 	}
-	return b, s.line, nil
+	rec := taskRecord(line, body, "application/json", s.o)
+	rec.warnings = parsed.Warnings
+	return rec
 }
-func (s *csvSource) size() int64 { return s.n }
-func (s *csvSource) close()      { _ = s.r.Close() }
+func (s *csvTasks) pos() inputPos { return s.lr.pos() }
+func (s *csvTasks) close()        { s.lr.close() }
+
+// oneTask is the single task given by flags.
+type oneTask struct {
+	rec  pubRecord
+	done bool
+}
+
+func (s *oneTask) next() (pubRecord, error) {
+	if s.done {
+		return pubRecord{}, io.EOF
+	}
+	s.done = true
+	return s.rec, nil
+}
+func (s *oneTask) pos() inputPos {
+	if s.done {
+		return inputPos{line: 1}
+	}
+	return inputPos{}
+}
+func (s *oneTask) close() {}
+
+// inputFormat picks jsonl or csv for a --format and a file name.
+func inputFormat(format, path string) (string, error) {
+	switch format {
+	case "jsonl", "csv":
+		return format, nil
+	case "", "auto":
+		if strings.EqualFold(filepath.Ext(path), ".csv") {
+			return "csv", nil
+		}
+		return "jsonl", nil
+	}
+	return "", usageErr("--format must be auto, jsonl or csv, got %q", format)
+}
+
+func newPublishCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "publish",
+		Short: "Publish tasks from a JSONL or CSV file, or one task from flags",
+		Long: "publish sends tasks to the " + broker.Exchange + " exchange, persistent, mandatory and with\n" +
+			"publisher confirms. Input:\n" +
+			"  --file tracks.jsonl   one task per line (a line of `dlq export` output publishes its body);\n" +
+			"                        - reads stdin\n" +
+			"  --file tracks.csv     a header row (track_id,artist,title and any other task field), one\n" +
+			"                        record per line, parsed with encoding/csv\n" +
+			"  --track-id ID --artist A --title T [...]   one task\n\n" +
+			"Every record is checked as a worker will check it. A bad one (also a line of any length\n" +
+			"over the 64 KiB message limit) is reported with its line number and not published; the\n" +
+			"others go on. The summary counts what the broker confirmed. The first publish that is not\n" +
+			"confirmed (connection lost, queue missing, refused) stops the run; with --state FILE the\n" +
+			"same command resumes after the last confirmed line, even from stdin.",
+		Example: "  enrichctl publish --file tracks.jsonl --state tracks.state.json\n" +
+			"  enrichctl publish --track-id set1-07 --artist Bicep --title \"Apricots (Extended Mix)\"",
+		Args: noArgs,
+	}
+	fl := cmd.Flags()
+	file := fl.String("file", "", "JSONL or CSV input; - for stdin")
+	format := fl.String("format", "auto", "input format: auto (by the file's extension), jsonl or csv")
+	window := fl.Int("window", PublishWindowDefault, "unconfirmed publishes in flight")
+	prio := fl.Int("priority", 0, "priority 1..10 for tasks that carry none (0: leave them to the worker's default)")
+	lane := fl.Int("priority-lane", PriorityLaneDefault, "tasks with at least this priority go to the priority lane (0: never)")
+	statePath := fl.String("state", "", "state file that makes the run resumable (created if missing)")
+	dryRun := fl.Bool("dry-run", false, "only check the input; publish nothing")
+	quiet := fl.Bool("quiet", false, "no progress bar")
+	amqpURL := a.urlFlag(cmd, "amqp-url", "AMQP_URL", "broker URL")
+	one := map[string]*string{}
+	for _, f := range []string{"track-id", "artist", "title", "isrc", "spotify-id", "musicbrainz-id", "discogs-release-id", "source", "correlation-id"} {
+		one[f] = fl.String(f, "", "single task: "+strings.ReplaceAll(f, "-", "_"))
+	}
+	durationMS := fl.Int("duration-ms", 0, "single task: duration_ms")
+	force := fl.Bool("force-refresh", false, "single task: force_refresh")
+	out := addOutput(cmd)
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"auto", "jsonl", "csv"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.MarkFlagFilename("file", "jsonl", "csv")
+
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		switch {
+		case *window < 1 || *window > 10000:
+			return usageErr("--window must be in [1, 10000], got %d", *window)
+		case *prio < 0 || *prio > task.PriorityMax:
+			return usageErr("--priority must be in [1, 10], got %d", *prio)
+		case *lane < 0 || *lane > task.PriorityMax:
+			return usageErr("--priority-lane must be in [0, 10], got %d", *lane)
+		}
+		single := false
+		for _, v := range one {
+			single = single || *v != ""
+		}
+		single = single || *durationMS != 0 || *force
+		to := taskOptions{priority: *prio, lane: *lane}
+		opts := publishOptions{Command: "publish", Window: *window, StatePath: *statePath, DryRun: *dryRun}
+		var src recordSource
+		switch {
+		case *file != "" && single:
+			return usageErr("give --file or the single-task flags (--track-id ...), not both")
+		case *file != "":
+			f, err := inputFormat(*format, *file)
+			if err != nil {
+				return err
+			}
+			opts.Input, opts.Format = *file, f
+			lr, err := openInput(*file, a.env.Stdin, maxPublishLine, *statePath != "")
+			if err != nil {
+				return err
+			}
+			if f == "csv" {
+				s, err := openCSV(lr, to)
+				if err != nil {
+					lr.close()
+					return err
+				}
+				src = s
+			} else {
+				src = &jsonlTasks{lr: lr, o: to}
+			}
+		case single:
+			if *statePath != "" {
+				return usageErr("--state is for --file")
+			}
+			if *one["track-id"] == "" || *one["artist"] == "" || *one["title"] == "" {
+				return usageErr("a single task needs --track-id, --artist and --title")
+			}
+			t := task.Task{TrackID: *one["track-id"], Artist: *one["artist"], Title: *one["title"],
+				ISRC: *one["isrc"], SpotifyID: *one["spotify-id"], MusicBrainzID: *one["musicbrainz-id"],
+				Source: *one["source"], CorrelationID: *one["correlation-id"], DurationMS: *durationMS, ForceRefresh: *force}
+			if v := *one["discogs-release-id"]; v != "" {
+				id, ok := task.NormalizeDiscogsReleaseID(v)
+				if !ok {
+					return usageErr("--discogs-release-id %q is not a release number", v)
+				}
+				t.DiscogsReleaseID = id
+			}
+			body, parsed, err := task.Encode(t)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			rec := taskRecord(1, body, "application/json", to)
+			rec.warnings = parsed.Warnings
+			src = &oneTask{rec: rec}
+			opts.Input, opts.Format = "(flags)", "flags"
+		default:
+			return usageErr("publish needs --file or --track-id, --artist and --title")
+		}
+		defer src.close()
+		return a.runPublishCommand(src, opts, amqpURL, out, *quiet, *file)
+	}
+	return cmd
+}

@@ -8,16 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/spf13/cobra"
 
 	"github.com/djmeta/enrichment/internal/broker"
-	"github.com/djmeta/enrichment/internal/config"
 	"github.com/djmeta/enrichment/internal/store"
 )
 
@@ -98,50 +97,53 @@ type statusOptions struct {
 	DLQSample                    int
 }
 
-func status(ctx context.Context, cfg config.Common, args []string, e Env) error {
-	fs := newFlags("status", e)
-	asJSON := fs.Bool("json", false, "print JSON")
-	noRefresh := fs.Bool("no-refresh", false, "read enrichment_coverage_stats as last refreshed instead of refreshing it")
-	sample := fs.Int("dlq-sample", DLQSampleDefault, "read at most N DLQ messages (requeued) to count reasons; 0: none")
-	apiURL := fs.String("rabbitmq-api-url", e.getenv("RABBITMQ_API_URL", RabbitMQAPIURLDefault), "management API URL (RABBITMQ_API_URL)")
-	amqpURL := fs.String("amqp-url", cfg.AMQPURL, "broker URL (AMQP_URL); its vhost is the one reported")
-	dbURL := fs.String("database-url", cfg.DatabaseURL, "Postgres URL (DATABASE_URL)")
-	if help, err := parseArgs(fs, args); help || err != nil {
-		return err
-	}
-	if *sample < 0 {
-		return fmt.Errorf("%w: --dlq-sample must not be negative, got %d", ErrUsage, *sample)
-	}
-	rep := collectStatus(ctx, statusOptions{
-		AMQPURL: *amqpURL, DatabaseURL: *dbURL, APIURL: *apiURL,
-		Topology: broker.NewTopology(cfg.RetryDelays, cfg.DeliveryLimit),
-		Refresh:  !*noRefresh, DLQSample: *sample,
-	})
-	var err error
-	if *asJSON {
-		err = writeJSON(e.Stdout, rep)
-	} else {
-		err = writeStatusTable(e.Stdout, rep)
-	}
-	if err != nil {
-		return err
-	}
-	if len(rep.Errors) > 0 {
-		return fmt.Errorf("status incomplete: %s", strings.Join(rep.Errors, "; "))
-	}
-	return nil
-}
+func init() { register(newStatusCmd) }
 
-// getenv reads the environment the command runs with.
-func (e Env) getenv(name, def string) string {
-	v, ok := e.Environ[name]
-	if e.Environ == nil {
-		v, ok = os.LookupEnv(name)
+func newStatusCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show queues, DLQ reasons, statuses, coverage and the oldest pending task",
+		Long: "status reports, for the vhost of AMQP_URL: every queue of the topology (ready, unacked,\n" +
+			"consumers, from the management API at RABBITMQ_API_URL or else passive declares), the DLQ's\n" +
+			"reasons, enrichment_status counts, the coverage view (refreshed first unless --no-refresh)\n" +
+			"and the oldest pending task. A part that cannot be read is listed under ERROR and the exit\n" +
+			"status is 1; the other parts are still shown.",
+		Args: noArgs,
 	}
-	if !ok || v == "" {
-		return def
+	noRefresh := cmd.Flags().Bool("no-refresh", false, "read enrichment_coverage_stats as last refreshed instead of refreshing it")
+	sample := cmd.Flags().Int("dlq-sample", DLQSampleDefault, "read at most N DLQ messages (put back) to count reasons; 0: none")
+	apiURL := a.urlFlag(cmd, "rabbitmq-api-url", "RABBITMQ_API_URL", "management API URL")
+	amqpURL := a.urlFlag(cmd, "amqp-url", "AMQP_URL", "broker URL; its vhost is the one reported")
+	dbURL := a.urlFlag(cmd, "database-url", "DATABASE_URL", "Postgres URL")
+	out := addOutput(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *sample < 0 {
+			return usageErr("--dlq-sample must not be negative, got %d", *sample)
+		}
+		cfg, err := a.config()
+		if err != nil {
+			return err
+		}
+		rep := collectStatus(a.ctx, statusOptions{
+			AMQPURL: amqpURL.or(cfg.AMQPURL), DatabaseURL: dbURL.or(cfg.DatabaseURL),
+			APIURL:   apiURL.or(a.env.getenv("RABBITMQ_API_URL", RabbitMQAPIURLDefault)),
+			Topology: broker.NewTopology(cfg.RetryDelays, cfg.DeliveryLimit),
+			Refresh:  !*noRefresh, DLQSample: *sample,
+		})
+		if out.json() {
+			err = writeJSON(a.env.Stdout, rep)
+		} else {
+			err = writeStatusTable(a.env.Stdout, rep)
+		}
+		if err != nil {
+			return err
+		}
+		if len(rep.Errors) > 0 {
+			return fmt.Errorf("status incomplete: %s", strings.Join(rep.Errors, "; "))
+		}
+		return nil
 	}
-	return v
+	return cmd
 }
 
 // collectStatus gathers every part it can; a part that fails is named in
@@ -381,110 +383,144 @@ func queuesFromPassive(conn *amqp.Connection, qs []queueStatus) error {
 	return nil
 }
 
+// statusSections write the parts of the status table, in order. A new
+// part of the report is a field of statusReport, filled in collectStatus,
+// and a section here.
+var statusSections = []func(tw io.Writer, r statusReport){
+	writeQueuesSection,
+	writeDLQSection,
+	writeStatusesSection,
+	writeCoverageSection,
+	writeOldestPendingSection,
+}
+
+// writeStatusTable writes the report for a terminal. Text that comes from
+// the broker or the database (reasons, track ids, error messages) is
+// escaped.
 func writeStatusTable(w io.Writer, r statusReport) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, section := range statusSections {
+		section(tw, r)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(tw, "ERROR: %s\n", Escape(e))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	return nil
+}
+
+func writeQueuesSection(tw io.Writer, r statusReport) {
 	fmt.Fprintln(tw, "QUEUE\tROLE\tREADY\tUNACKED\tCONSUMERS")
 	for _, q := range r.Queues {
 		role := q.Role
 		if q.Tier != "" {
 			role += " " + q.Tier
 		}
+		name, role := Escape(q.Name), Escape(role)
 		if q.Missing {
-			fmt.Fprintf(tw, "%s\t%s\tmissing (run queue-init)\t\t\n", q.Name, role)
+			fmt.Fprintf(tw, "%s\t%s\tmissing (run queue-init)\t\t\n", name, role)
 			continue
 		}
 		if q.Source == "" {
-			fmt.Fprintf(tw, "%s\t%s\t?\t?\t?\n", q.Name, role)
+			fmt.Fprintf(tw, "%s\t%s\t?\t?\t?\n", name, role)
 			continue
 		}
 		unacked := "?"
 		if q.Unacked != nil {
 			unacked = strconv.FormatInt(*q.Unacked, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", q.Name, role, q.Ready, unacked, q.Consumers)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", name, role, q.Ready, unacked, q.Consumers)
 	}
 	if r.BrokerSource == sourceAPI {
-		fmt.Fprintf(tw, "(vhost %q, from the management API: figures lag by up to its statistics interval, 5s by default)\n", r.VHost)
+		fmt.Fprintf(tw, "(vhost \"%s\", from the management API: figures lag by up to its statistics interval, 5s by default)\n", Escape(r.VHost))
 	} else {
-		fmt.Fprintf(tw, "(vhost %q) WARNING: %s\n", r.VHost, r.BrokerWarning)
+		fmt.Fprintf(tw, "(vhost \"%s\") WARNING: %s\n", Escape(r.VHost), Escape(r.BrokerWarning))
 	}
 	fmt.Fprintln(tw)
+}
 
-	if d := r.DLQ; d != nil {
-		switch {
-		case d.Messages == 0:
-			fmt.Fprintln(tw, "DLQ: empty")
-		case d.Sampled == 0:
-			fmt.Fprintf(tw, "DLQ: %d message(s); reasons not read (--dlq-sample 0)\n", d.Messages)
-		case d.SampleComplete:
-			fmt.Fprintf(tw, "DLQ: %d message(s); reasons of all of them:\n", d.Messages)
-		default:
-			fmt.Fprintf(tw, "DLQ: %d message(s); reasons of the first %d:\n", d.Messages, d.Sampled)
-		}
-		for _, rc := range d.Reasons {
-			fmt.Fprintf(tw, "  %s\t%d\n", rc.Reason, rc.Count)
-		}
-		fmt.Fprintln(tw)
+func writeDLQSection(tw io.Writer, r statusReport) {
+	d := r.DLQ
+	if d == nil {
+		return
 	}
-
-	if r.Statuses != nil {
-		fmt.Fprintln(tw, "STATUS\tTRACKS")
-		for _, s := range []string{"completed", "partial", "not_found", "failed"} {
-			fmt.Fprintf(tw, "%s\t%d\n", s, r.Statuses[s])
-		}
-		fmt.Fprintln(tw)
+	switch {
+	case d.Messages == 0:
+		fmt.Fprintln(tw, "DLQ: empty")
+	case d.Sampled == 0:
+		fmt.Fprintf(tw, "DLQ: %d message(s); reasons not read (--dlq-sample 0)\n", d.Messages)
+	case d.SampleComplete:
+		fmt.Fprintf(tw, "DLQ: %d message(s); reasons of all of them:\n", d.Messages)
+	default:
+		fmt.Fprintf(tw, "DLQ: %d message(s); reasons of the first %d:\n", d.Messages, d.Sampled)
 	}
-
-	if c := r.Coverage; c != nil {
-		how := "as last refreshed"
-		if r.CoverageRefreshed {
-			how = "refreshed now"
-		}
-		fmt.Fprintf(tw, "COVERAGE (%s, %s)\n", how, c.RefreshedAt.UTC().Format(time.RFC3339))
-		fmt.Fprintf(tw, "tracks\t%d\n", c.TotalTracks)
-		for _, row := range []struct {
-			name string
-			n    int64
-			pct  *float64
-		}{
-			{"with a status", c.WithStatus, c.PctWithStatus},
-			{"matched by spotify", c.MatchedSpotify, c.PctMatchedSpotify},
-			{"matched by musicbrainz", c.MatchedMusicBrainz, c.PctMatchedMB},
-			{"matched by discogs", c.MatchedDiscogs, c.PctMatchedDiscogs},
-			{"spotify_id", c.WithSpotifyID, c.PctSpotifyID},
-			{"isrc", c.WithISRC, c.PctISRC},
-			{"musicbrainz_id", c.WithMusicBrainzID, c.PctMusicBrainzID},
-			{"discogs_release_id", c.WithDiscogsReleaseID, c.PctDiscogsReleaseID},
-			{"label", c.WithLabel, c.PctLabel},
-			{"release_date", c.WithReleaseDate, c.PctReleaseDate},
-			{"genres", c.WithGenres, c.PctGenres},
-			{"duration", c.WithDuration, c.PctDuration},
-		} {
-			fmt.Fprintf(tw, "%s\t%d\t%s\n", row.name, row.n, pct(row.pct))
-		}
-		fmt.Fprintf(tw, "never enriched\t%d\n", c.NeverEnriched)
-		fmt.Fprintf(tw, "enriched over 90 days ago\t%d\n", c.Stale90d)
-		if c.AvgConfidence != nil {
-			fmt.Fprintf(tw, "average confidence\t%.3f\n", *c.AvgConfidence)
-		}
-		fmt.Fprintln(tw)
+	for _, rc := range d.Reasons {
+		fmt.Fprintf(tw, "  %s\t%d\n", Escape(rc.Reason), rc.Count)
 	}
+	fmt.Fprintln(tw)
+}
 
+func writeStatusesSection(tw io.Writer, r statusReport) {
+	if r.Statuses == nil {
+		return
+	}
+	fmt.Fprintln(tw, "STATUS\tTRACKS")
+	for _, s := range []string{"completed", "partial", "not_found", "failed"} {
+		fmt.Fprintf(tw, "%s\t%d\n", s, r.Statuses[s])
+	}
+	fmt.Fprintln(tw)
+}
+
+func writeCoverageSection(tw io.Writer, r statusReport) {
+	c := r.Coverage
+	if c == nil {
+		return
+	}
+	how := "as last refreshed"
+	if r.CoverageRefreshed {
+		how = "refreshed now"
+	}
+	fmt.Fprintf(tw, "COVERAGE (%s, %s)\n", how, c.RefreshedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(tw, "tracks\t%d\n", c.TotalTracks)
+	for _, row := range []struct {
+		name string
+		n    int64
+		pct  *float64
+	}{
+		{"with a status", c.WithStatus, c.PctWithStatus},
+		{"matched by spotify", c.MatchedSpotify, c.PctMatchedSpotify},
+		{"matched by musicbrainz", c.MatchedMusicBrainz, c.PctMatchedMB},
+		{"matched by discogs", c.MatchedDiscogs, c.PctMatchedDiscogs},
+		{"spotify_id", c.WithSpotifyID, c.PctSpotifyID},
+		{"isrc", c.WithISRC, c.PctISRC},
+		{"musicbrainz_id", c.WithMusicBrainzID, c.PctMusicBrainzID},
+		{"discogs_release_id", c.WithDiscogsReleaseID, c.PctDiscogsReleaseID},
+		{"label", c.WithLabel, c.PctLabel},
+		{"release_date", c.WithReleaseDate, c.PctReleaseDate},
+		{"genres", c.WithGenres, c.PctGenres},
+		{"duration", c.WithDuration, c.PctDuration},
+	} {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", row.name, row.n, pct(row.pct))
+	}
+	fmt.Fprintf(tw, "never enriched\t%d\n", c.NeverEnriched)
+	fmt.Fprintf(tw, "enriched over 90 days ago\t%d\n", c.Stale90d)
+	if c.AvgConfidence != nil {
+		fmt.Fprintf(tw, "average confidence\t%.3f\n", *c.AvgConfidence)
+	}
+	fmt.Fprintln(tw)
+}
+
+func writeOldestPendingSection(tw io.Writer, r statusReport) {
 	switch p := r.OldestPending; {
 	case p == nil:
 		fmt.Fprintln(tw, "oldest pending: none")
 	case p.Source == "queue_head":
 		fmt.Fprintf(tw, "oldest pending: the work queue's head message, queued %s ago\n", ageString(p.AgeSeconds))
 	default:
-		fmt.Fprintf(tw, "oldest pending: track %q, created %s ago, has no status row\n", p.TrackID, ageString(p.AgeSeconds))
+		fmt.Fprintf(tw, "oldest pending: track \"%s\", created %s ago, has no status row\n", Escape(p.TrackID), ageString(p.AgeSeconds))
 	}
-	for _, e := range r.Errors {
-		fmt.Fprintf(tw, "ERROR: %s\n", e)
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write status: %w", err)
-	}
-	return nil
 }
 
 func pct(p *float64) string {

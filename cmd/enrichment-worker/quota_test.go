@@ -24,6 +24,7 @@ import (
 	"github.com/djmeta/enrichment/internal/broker"
 	"github.com/djmeta/enrichment/internal/config"
 	"github.com/djmeta/enrichment/internal/providersim"
+	"github.com/djmeta/enrichment/internal/ratelimit"
 	"github.com/djmeta/enrichment/internal/testinfra"
 )
 
@@ -92,6 +93,11 @@ func TestQuota(t *testing.T) {
 	if lifted {
 		env = append(env, "SPOTIFY_RATE=500", "MUSICBRAINZ_RATE=500", "DISCOGS_RATE=500")
 	}
+	// QUOTA_ENV adds worker settings, e.g. QUOTA_ENV="DISCOGS_RATE=1" to
+	// use all of Discogs' 60/min instead of the default 0.9/s.
+	env = append(env, strings.Fields(os.Getenv("QUOTA_ENV"))...)
+	wcfg, err := config.LoadWorker(envMap(env))
+	testinfra.Must(t, err, "worker settings")
 	logs := &quotaLogs{}
 	workers := make([]*exec.Cmd, 3)
 	for i := range workers {
@@ -163,6 +169,7 @@ func TestQuota(t *testing.T) {
 	})
 	busy := time.Since(start)
 	st := quotaStats(t, srv.URL)
+	counters := logs.counters("enrichment_tasks_deferred_total", "enrichment_retries_total", "enrichment_tasks_total")
 	for _, w := range workers {
 		_ = w.Process.Signal(syscall.SIGTERM)
 	}
@@ -181,7 +188,8 @@ func TestQuota(t *testing.T) {
 	testinfra.Must(t, pool.QueryRow(ctx, `SELECT count(*) FROM tracks`).Scan(&trackRows), "count tracks")
 
 	rep := quotaReport{Tasks: len(tasks), Busy: busy, Stats: st, Statuses: statuses, DeadLetters: len(dead),
-		Breakers: logs.breakerOpenings(), Transitions: logs.transitions()}
+		Rates: map[string]float64{"spotify": wcfg.SpotifyRate, "musicbrainz": wcfg.MusicBrainzRate, "discogs": wcfg.DiscogsRate},
+		Breakers: logs.breakerOpenings(), Transitions: logs.transitions(), Counters: counters}
 	t.Log("\n" + rep.String())
 
 	// Acceptance.
@@ -214,8 +222,9 @@ func TestQuota(t *testing.T) {
 		t.Errorf("discogs: %.2f calls per task; want at most 1.5", per)
 	}
 	if full && !lifted {
-		if b, u := rep.binding(); u < 0.9 {
-			t.Errorf("binding quota (%s) %.1f%% used while work was queued; want at least 90%%", b, 100*u)
+		if b, _ := rep.binding(); rep.usedOfRate(b) < 0.9 {
+			t.Errorf("binding provider (%s): %.1f%% of its fleet rate (%.1f%% of its quota) used while work was queued; want at least 90%%",
+				b, 100*rep.usedOfRate(b), 100*rep.used(b))
 		}
 	}
 }
@@ -268,10 +277,11 @@ func startLoggedProcess(t *testing.T, bin string, env []string, logs *quotaLogs)
 }
 
 // quotaLogs gathers what the workers' logs tell: breaker transitions and
-// warnings worth showing.
+// where each serves its metrics.
 type quotaLogs struct {
-	mu    sync.Mutex
-	trans []string // provider: from → to
+	mu      sync.Mutex
+	trans   []string // provider: from → to
+	metrics []string // metrics addresses, in start order
 }
 
 func (l *quotaLogs) read(r io.Reader) {
@@ -279,13 +289,19 @@ func (l *quotaLogs) read(r io.Reader) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var e struct {
-			Msg      string `json:"msg"`
-			Provider string `json:"provider"`
-			From     string `json:"from"`
-			To       string `json:"to"`
+			Msg         string `json:"msg"`
+			Provider    string `json:"provider"`
+			From        string `json:"from"`
+			To          string `json:"to"`
+			MetricsAddr string `json:"metrics_addr"`
 		}
 		if json.Unmarshal(sc.Bytes(), &e) != nil {
 			continue
+		}
+		if e.Msg == "worker starting" {
+			l.mu.Lock()
+			l.metrics = append(l.metrics, e.MetricsAddr)
+			l.mu.Unlock()
 		}
 		if e.Msg == "circuit breaker changed state" {
 			l.mu.Lock()
@@ -299,6 +315,38 @@ func (l *quotaLogs) transitions() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.trans...)
+}
+
+// counters sums, over the workers still running, the samples of the
+// counters named (with their labels) in want.
+func (l *quotaLogs) counters(want ...string) map[string]float64 {
+	l.mu.Lock()
+	addrs := append([]string(nil), l.metrics...)
+	l.mu.Unlock()
+	out := map[string]float64{}
+	for _, a := range addrs {
+		resp, err := http.Get("http://" + a + "/metrics")
+		if err != nil {
+			continue // the SIGKILLed worker
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			name, v, ok := strings.Cut(sc.Text(), " ")
+			if !ok {
+				continue
+			}
+			for _, w := range want {
+				if strings.HasPrefix(name, w) {
+					var f float64
+					if _, err := fmt.Sscan(v, &f); err == nil {
+						out[name] += f
+					}
+				}
+			}
+		}
+		resp.Body.Close()
+	}
+	return out
 }
 
 func (l *quotaLogs) breakerOpenings() int {
@@ -320,6 +368,11 @@ type quotaReport struct {
 	DeadLetters int
 	Breakers    int
 	Transitions []string
+	// Rates are the fleet rates the workers ran with (*_RATE).
+	Rates map[string]float64
+	// Counters are the running workers' deferral, retry and outcome
+	// counters (the SIGKILLed worker's are lost with it).
+	Counters map[string]float64
 }
 
 // quota is a provider's real limit in requests per second.
@@ -345,6 +398,13 @@ func (r quotaReport) used(name string) float64 {
 	return float64(r.Stats.Providers[name].RequestsTotal) / (quota(name) * r.Busy.Seconds())
 }
 
+// usedOfRate is the share of the provider's configured fleet rate (*_RATE)
+// the fleet used while work was queued. The limiter grants at most
+// ratelimit.EffectiveRate of it (the rate less its jitter slack).
+func (r quotaReport) usedOfRate(name string) float64 {
+	return float64(r.Stats.Providers[name].RequestsTotal) / (r.Rates[name] * r.Busy.Seconds())
+}
+
 // binding is the provider whose quota was used most: the one that set the
 // pace.
 func (r quotaReport) binding() (string, float64) {
@@ -360,15 +420,17 @@ func (r quotaReport) binding() (string, float64) {
 func (r quotaReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d tasks settled in %s (%.2f tasks/s)\n", r.Tasks, r.Busy.Round(time.Second), float64(r.Tasks)/r.Busy.Seconds())
-	fmt.Fprintf(&b, "%-12s %8s %8s %6s %9s %8s %8s %8s %11s %7s\n", "provider", "requests", "distinct", "dups", "per task",
-		"max/1s", "max/min", "max/win", "over quota", "used")
+	fmt.Fprintf(&b, "%-12s %8s %8s %6s %9s %8s %8s %8s %11s %11s %10s\n", "provider", "requests", "distinct", "dups", "per task",
+		"max/1s", "max/min", "max/win", "over quota", "quota used", "rate used")
 	for _, name := range []string{"spotify", "musicbrainz", "discogs"} {
 		p := r.Stats.Providers[name]
-		fmt.Fprintf(&b, "%-12s %8d %8d %6d %9.2f %8d %8d %8d %11d %6.1f%%\n", name, p.RequestsTotal, p.DistinctRequests,
-			p.DuplicateSuccessful, r.callsPerTask(name), p.MaxPerSecond, p.MaxPerMinute, p.MaxInRateWindow, p.RateLimitedTotal, 100*r.used(name))
+		fmt.Fprintf(&b, "%-12s %8d %8d %6d %9.2f %8d %8d %8d %11d %10.1f%% %9.1f%%\n", name, p.RequestsTotal, p.DistinctRequests,
+			p.DuplicateSuccessful, r.callsPerTask(name), p.MaxPerSecond, p.MaxPerMinute, p.MaxInRateWindow, p.RateLimitedTotal,
+			100*r.used(name), 100*r.usedOfRate(name))
 	}
 	bname, bu := r.binding()
-	fmt.Fprintf(&b, "binding quota: %s, %.1f%% used while work was queued\n", bname, 100*bu)
+	fmt.Fprintf(&b, "binding quota: %s, %.1f%% of its quota (%.4g/s) and %.1f%% of its fleet rate (%g/s; the limiter grants %.3g/s) used while work was queued\n",
+		bname, 100*bu, quota(bname), 100*r.usedOfRate(bname), r.Rates[bname], ratelimit.EffectiveRate(r.Rates[bname]))
 	keys := make([]string, 0, len(r.Statuses))
 	for k := range r.Statuses {
 		keys = append(keys, k)
@@ -382,10 +444,33 @@ func (r quotaReport) String() string {
 	for _, name := range []string{"spotify", "musicbrainz", "discogs"} {
 		fmt.Fprintf(&b, "%s requests by endpoint: %v\n", name, r.Stats.Providers[name].Endpoints)
 	}
+	ckeys := make([]string, 0, len(r.Counters))
+	for k, v := range r.Counters {
+		if v != 0 {
+			ckeys = append(ckeys, k)
+		}
+	}
+	sort.Strings(ckeys)
+	fmt.Fprint(&b, "worker counters (surviving workers):")
+	for _, k := range ckeys {
+		fmt.Fprintf(&b, " %s=%g", k, r.Counters[k])
+	}
+	fmt.Fprintln(&b)
 	for _, name := range []string{"spotify", "musicbrainz", "discogs"} {
 		if d := r.Stats.Providers[name].TopDuplicates; len(d) > 0 {
 			fmt.Fprintf(&b, "%s answered more than once: %v\n", name, d)
 		}
 	}
 	return b.String()
+}
+
+// envMap turns NAME=value pairs into a map (later pairs win).
+func envMap(pairs []string) map[string]string {
+	m := map[string]string{}
+	for _, p := range pairs {
+		if k, v, ok := strings.Cut(p, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }

@@ -43,11 +43,14 @@ func newStack(t *testing.T) *stack {
 	if api == "" {
 		api = "http://guest:guest@127.0.0.1:15672"
 	}
+	redisURL, prefix := testinfra.RedisURL(t)
 	env := map[string]string{
 		"DATABASE_URL":     dbURL,
 		"AMQP_URL":         amqpURL,
 		"RETRY_DELAYS":     "100ms,200ms",
 		"RABBITMQ_API_URL": api,
+		"REDIS_URL":        redisURL,
+		"CACHE_PREFIX":     prefix,
 	}
 	cfg, err := config.LoadCommon(env)
 	testinfra.Must(t, err, "config")

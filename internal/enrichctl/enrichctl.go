@@ -148,7 +148,8 @@ func (a *app) config() (config.Common, error) {
 }
 
 // envVars are the variables enrichctl reads, for the help text.
-var envVars = []string{"AMQP_URL", "DATABASE_URL", "RABBITMQ_API_URL", "RETRY_DELAYS", "QUEUE_DELIVERY_LIMIT"}
+var envVars = []string{"AMQP_URL", "DATABASE_URL", "RABBITMQ_API_URL", "RETRY_DELAYS", "QUEUE_DELIVERY_LIMIT",
+	"REDIS_URL", "CACHE_PREFIX", "PROVIDERS", "SPOTIFY_RATE", "MUSICBRAINZ_RATE", "DISCOGS_RATE"}
 
 func (a *app) envHelp() string {
 	var b strings.Builder

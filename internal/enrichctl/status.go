@@ -52,6 +52,10 @@ type statusReport struct {
 	Coverage          *store.Coverage `json:"coverage"`
 	CoverageRefreshed bool            `json:"coverage_refreshed"`
 	OldestPending     *oldestPending  `json:"oldest_pending"`
+	// Providers is each enabled provider's use of its fleet-wide rate, and
+	// Backlog the estimate of how long the queued tasks will take.
+	Providers []providerQuota  `json:"providers"`
+	Backlog   *backlogEstimate `json:"backlog"`
 	// Errors lists the parts that could not be read; the rest is reported.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -92,9 +96,12 @@ type oldestPending struct {
 
 type statusOptions struct {
 	AMQPURL, DatabaseURL, APIURL string
-	Topology                     broker.Topology
-	Refresh                      bool
-	DLQSample                    int
+	// Environ is read for REDIS_URL, CACHE_PREFIX, PROVIDERS and the
+	// *_RATE settings (nil: the process environment).
+	Environ   map[string]string
+	Topology  broker.Topology
+	Refresh   bool
+	DLQSample int
 }
 
 func init() { register(newStatusCmd) }
@@ -105,8 +112,10 @@ func newStatusCmd(a *app) *cobra.Command {
 		Short: "Show queues, DLQ reasons, statuses, coverage and the oldest pending task",
 		Long: "status reports, for the vhost of AMQP_URL: every queue of the topology (ready, unacked,\n" +
 			"consumers, from the management API at RABBITMQ_API_URL or else passive declares), the DLQ's\n" +
-			"reasons, enrichment_status counts, the coverage view (refreshed first unless --no-refresh)\n" +
-			"and the oldest pending task. A part that cannot be read is listed under ERROR and the exit\n" +
+			"reasons, enrichment_status counts, the coverage view (refreshed first unless --no-refresh),\n" +
+			"the oldest pending task, each provider's use of its fleet rate in the last 10 minutes (from\n" +
+			"the limiter's counts in Redis: REDIS_URL, CACHE_PREFIX, *_RATE) and how long the backlog\n" +
+			"will take at the pace of the last 10 minutes. A part that cannot be read is listed under ERROR and the exit\n" +
 			"status is 1; the other parts are still shown.",
 		Args: noArgs,
 	}
@@ -128,7 +137,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			AMQPURL: amqpURL.or(cfg.AMQPURL), DatabaseURL: dbURL.or(cfg.DatabaseURL),
 			APIURL:   apiURL.or(a.env.getenv("RABBITMQ_API_URL", RabbitMQAPIURLDefault)),
 			Topology: broker.NewTopology(cfg.RetryDelays, cfg.DeliveryLimit),
-			Refresh:  !*noRefresh, DLQSample: *sample,
+			Refresh:  !*noRefresh, DLQSample: *sample, Environ: a.env.Environ,
 		})
 		if out.json() {
 			err = writeJSON(a.env.Stdout, rep)
@@ -249,6 +258,7 @@ func collectStatus(ctx context.Context, o statusOptions) statusReport {
 				AgeSeconds: max(now.Sub(p.CreatedAt), 0).Seconds()}
 		}
 	}
+	collectQuota(ctx, &rep, o.Environ, st)
 	return rep
 }
 
@@ -392,6 +402,7 @@ var statusSections = []func(tw io.Writer, r statusReport){
 	writeStatusesSection,
 	writeCoverageSection,
 	writeOldestPendingSection,
+	writeProvidersSection,
 }
 
 // writeStatusTable writes the report for a terminal. Text that comes from

@@ -63,7 +63,8 @@ type Limiter struct {
 	rdb      redis.UniversalClient
 	interval time.Duration
 	local    *rate.Limiter
-	key      string
+	key      string // the schedule
+	sent     string // requests per minute
 
 	mu          sync.Mutex
 	onLocal     bool
@@ -107,7 +108,8 @@ func New(rdb redis.UniversalClient, cfg Config) (*Limiter, error) {
 		rdb:      rdb,
 		interval: Interval(cfg.Rate),
 		local:    rate.NewLimiter(rate.Limit(cfg.Rate*cfg.LocalFraction), 1),
-		key:      cfg.Prefix + "ratelimit:next:" + cfg.Provider,
+		key:      scheduleKey(cfg.Prefix, cfg.Provider),
+		sent:     sentKey(cfg.Prefix, cfg.Provider),
 	}, nil
 }
 
@@ -137,7 +139,9 @@ func EffectiveRate(rate float64) float64 {
 // Redis-clock time in µs) if it is at most ARGV[2] µs away, moving the
 // schedule on by ARGV[1] µs; ARGV[2] < 0 only reads. It returns
 // {1 if reserved else 0, the wait in µs}. The key expires once the
-// schedule is in the past.
+// schedule is in the past. Each reservation is counted in the hash KEYS[2]
+// under the minute of its slot (fields older than two hours are dropped),
+// for enrichctl status (Usage).
 var reserveScript = redis.NewScript(`local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local at = tonumber(redis.call("GET", KEYS[1]) or "0")
@@ -147,6 +151,10 @@ local maxw = tonumber(ARGV[2])
 if maxw < 0 or wait > maxw then return {0, wait} end
 local nxt = at + tonumber(ARGV[1])
 redis.call("SET", KEYS[1], string.format("%.0f", nxt), "PX", math.floor((nxt - now) / 1000) + 1000)
+local minute = math.floor(at / 60000000)
+redis.call("HINCRBY", KEYS[2], minute, 1)
+redis.call("HDEL", KEYS[2], minute - 120)
+redis.call("EXPIRE", KEYS[2], 7200)
 return {1, wait}`)
 
 // pauseScript moves the schedule KEYS[1] to at least ARGV[1] µs from now.
@@ -175,7 +183,7 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (time.Dura
 	if maxWait >= 0 {
 		mw = maxWait.Microseconds()
 	}
-	res, err := reserveScript.Run(ctx, l.rdb, []string{l.key}, l.interval.Microseconds(), mw).Int64Slice()
+	res, err := reserveScript.Run(ctx, l.rdb, []string{l.key, l.sent}, l.interval.Microseconds(), mw).Int64Slice()
 	if err != nil || len(res) != 2 {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
@@ -233,7 +241,7 @@ func (l *Limiter) Backlog(ctx context.Context) time.Duration {
 	if l.rdb == nil || l.skipRedis() {
 		return max(time.Until(l.localPause()), 0)
 	}
-	res, err := reserveScript.Run(ctx, l.rdb, []string{l.key}, l.interval.Microseconds(), -1).Int64Slice()
+	res, err := reserveScript.Run(ctx, l.rdb, []string{l.key, l.sent}, l.interval.Microseconds(), -1).Int64Slice()
 	if err != nil || len(res) != 2 {
 		return 0
 	}
@@ -342,4 +350,49 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+func scheduleKey(prefix, provider string) string { return prefix + "ratelimit:next:" + provider }
+func sentKey(prefix, provider string) string     { return prefix + "ratelimit:sent:" + provider }
+
+// FleetUsage is what the fleet's limiter of one provider shows.
+type FleetUsage struct {
+	// Sent counts the requests the fleet reserved slots for in the last
+	// Window (whole minutes, the current one included).
+	Sent   int64
+	Window time.Duration
+	// Backlog is how far away the next free request slot is.
+	Backlog time.Duration
+}
+
+// Usage reads the fleet's use of one provider from Redis (for enrichctl
+// status): requests in the last minutes (at least one) and the backlog.
+func Usage(ctx context.Context, rdb redis.UniversalClient, prefix, provider string, minutes int) (FleetUsage, error) {
+	minutes = max(minutes, 1)
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		return FleetUsage{}, fmt.Errorf("redis: %w", err)
+	}
+	u := FleetUsage{Window: time.Duration(minutes) * time.Minute}
+	counts, err := rdb.HGetAll(ctx, sentKey(prefix, provider)).Result()
+	if err != nil {
+		return FleetUsage{}, fmt.Errorf("redis: %w", err)
+	}
+	cur := now.Unix() / 60
+	for field, v := range counts {
+		m, err1 := strconv.ParseInt(field, 10, 64)
+		n, err2 := strconv.ParseInt(v, 10, 64)
+		if err1 == nil && err2 == nil && m > cur-int64(minutes) && m <= cur {
+			u.Sent += n
+		}
+	}
+	at, err := rdb.Get(ctx, scheduleKey(prefix, provider)).Float64()
+	switch {
+	case errors.Is(err, redis.Nil):
+	case err != nil:
+		return FleetUsage{}, fmt.Errorf("redis: %w", err)
+	default:
+		u.Backlog = max(time.Duration(at-float64(now.UnixMicro()))*time.Microsecond, 0)
+	}
+	return u, nil
 }

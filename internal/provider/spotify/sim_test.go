@@ -402,7 +402,7 @@ func TestSimErrors(t *testing.T) {
 func TestSimAPITimeout(t *testing.T) {
 	t.Parallel()
 	var served atomic.Int32
-	const fast = 2 // the token request and the first lookup
+	const fast = 4 // the token request and the first lookup, each sleeping its way in and back
 	hold := func(ctx context.Context, _ time.Duration) error {
 		if served.Add(1) <= fast {
 			return nil

@@ -188,7 +188,7 @@ func TestQuota(t *testing.T) {
 	testinfra.Must(t, pool.QueryRow(ctx, `SELECT count(*) FROM tracks`).Scan(&trackRows), "count tracks")
 
 	rep := quotaReport{Tasks: len(tasks), Busy: busy, Stats: st, Statuses: statuses, DeadLetters: len(dead),
-		Rates: map[string]float64{"spotify": wcfg.SpotifyRate, "musicbrainz": wcfg.MusicBrainzRate, "discogs": wcfg.DiscogsRate},
+		Rates:    map[string]float64{"spotify": wcfg.SpotifyRate, "musicbrainz": wcfg.MusicBrainzRate, "discogs": wcfg.DiscogsRate},
 		Breakers: logs.breakerOpenings(), Transitions: logs.transitions(), Counters: counters}
 	t.Log("\n" + rep.String())
 

@@ -393,6 +393,10 @@ func (c Worker) Validate() error {
 	}
 	if c.ProviderTimeout <= 0 || c.ProviderTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("PROVIDER_TIMEOUT: must be in (0, 5m], got %s", c.ProviderTimeout))
+	} else if c.TaskTimeout > 0 && c.TaskTimeout < 2*c.ProviderTimeout {
+		// A request is sent only if its slot comes PROVIDER_TIMEOUT before
+		// the task's deadline: a shorter task could never wait for one.
+		errs = append(errs, fmt.Errorf("TASK_TIMEOUT: must be at least twice PROVIDER_TIMEOUT (%s), got %s", c.ProviderTimeout, c.TaskTimeout))
 	}
 	for _, ttl := range []struct {
 		name string

@@ -48,6 +48,9 @@ func TestLoadWorkerErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{map[string]string{"WORKER_DRAIN_TIMEOUT": "1ms"}, "WORKER_DRAIN_TIMEOUT"},
 		{map[string]string{"QUEUE_DELIVERY_LIMIT": "0"}, "QUEUE_DELIVERY_LIMIT"},
+		{map[string]string{"TASK_TIMEOUT": "15s"}, "TASK_TIMEOUT"},              // under twice PROVIDER_TIMEOUT (10s)
+		{map[string]string{"DELIVERY_MAX_HOLD": "30s"}, "DELIVERY_MAX_HOLD"},    // under TASK_TIMEOUT
+		{map[string]string{"DELIVERY_MAX_HOLD": "28m30s"}, "DELIVERY_MAX_HOLD"}, // with TASK_TIMEOUT past the consumer timeout
 	}
 	for _, tt := range tests {
 		_, err := LoadWorker(tt.env)

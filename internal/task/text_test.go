@@ -39,7 +39,7 @@ func TestHostileNamesCleaned(t *testing.T) {
 		{"NUL\x00inside", "NULinside"},
 		{"C1\u0085NEL", "C1 NEL"},
 		{"C1\u009bCSI", "C1CSI"},
-		{"می\u200cخواهم", "می\u200cخواهم"},          // ZWNJ is spelling
+		{"می\u200cخواهم", "می\u200cخواهم"},     // ZWNJ is spelling
 		{"👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧"}, // ZWJ joins emoji
 		{"Kölsch – Grey (Extended Mix)", "Kölsch – Grey (Extended Mix)"},
 	}

@@ -19,6 +19,10 @@ const (
 	OutcomeFailed    = "failed"
 	OutcomeRetried   = "retried"
 	OutcomeInvalid   = "invalid"
+	// OutcomeReturned is not a label value: a task returned to its queue
+	// unprocessed (our outage, a stopping worker) is not settled, and is
+	// counted in enrichment_deliveries_returned_total instead.
+	OutcomeReturned = "returned"
 )
 
 // Worker holds the worker's metrics.
@@ -37,6 +41,10 @@ type Worker struct {
 	RedisUp           prometheus.Gauge
 	DBWriteDuration   prometheus.Histogram
 	LastTaskCompleted prometheus.Gauge
+	Paused            *prometheus.GaugeVec
+	Returned          prometheus.Counter
+	Panics            prometheus.Counter
+	TextCleaned       *prometheus.CounterVec
 }
 
 // NewWorker creates and registers the worker metrics on a new registry,
@@ -95,6 +103,22 @@ func NewWorker(version string) *Worker {
 			Name: "enrichment_last_task_completed_timestamp_seconds",
 			Help: "Unix time at which this worker last committed a task's result.",
 		}),
+		Paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "enrichment_paused",
+			Help: "1 while consumption is paused because this dependency (postgres, broker) is unavailable.",
+		}, []string{"dependency"}),
+		Returned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "enrichment_deliveries_returned_total",
+			Help: "Deliveries returned to their queue unprocessed, spending no attempt: prefetched ones at a pause or a shutdown, and tasks that met our own outage.",
+		}),
+		Panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "enrichment_handler_panics_total",
+			Help: "Panics recovered while handling a delivery.",
+		}),
+		TextCleaned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrichment_text_cleaned_total",
+			Help: "Tasks whose artist or title had control or format characters stripped, by field.",
+		}, []string{"field"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "enrichment_build_info",
@@ -104,6 +128,7 @@ func NewWorker(version string) *Worker {
 	reg.MustRegister(
 		m.TasksReceived, m.Tasks, m.TaskDuration, m.Retries, m.DeadLettered, m.Inflight,
 		m.AMQPReconnects, m.AMQPConnected, m.Ready, m.RedisUp, m.DBWriteDuration, m.LastTaskCompleted,
+		m.Paused, m.Returned, m.Panics, m.TextCleaned,
 		buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -114,6 +139,12 @@ func NewWorker(version string) *Worker {
 	}
 	for _, r := range []string{"invalid_message", "permanent_error", "retries_exhausted"} {
 		m.DeadLettered.WithLabelValues(r)
+	}
+	for _, d := range []string{"postgres", "broker"} {
+		m.Paused.WithLabelValues(d)
+	}
+	for _, f := range []string{"artist", "title"} {
+		m.TextCleaned.WithLabelValues(f)
 	}
 	return m
 }

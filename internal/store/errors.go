@@ -41,6 +41,12 @@ func Unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		// Whatever the server said (no such database, bad password, not
+		// accepting connections, starting up), no connection means no write.
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code[:2] {
@@ -71,10 +77,9 @@ func Unavailable(err error) bool {
 		// fault (a stopping worker, a task over its TASK_TIMEOUT).
 		return false
 	}
-	var connectErr *pgconn.ConnectError
 	var netErr net.Error
 	switch {
-	case errors.As(err, &connectErr), errors.As(err, &netErr),
+	case errors.As(err, &netErr),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, net.ErrClosed), errors.Is(err, pgconn.ErrConnClosed):

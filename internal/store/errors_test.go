@@ -30,6 +30,13 @@ func TestUnavailableAndBadData(t *testing.T) {
 	}
 	defer st.Close()
 	refused := st.Ping(ctx)
+	// A real server, a database that does not exist: a wrong DATABASE_URL.
+	noDB, err := store.Open(ctx, "postgres://postgres@127.0.0.1:5432/enrich_no_such_database?sslmode=disable", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noDB.Close()
+	missing := noDB.Ping(ctx)
 
 	tests := []struct {
 		name            string
@@ -37,6 +44,7 @@ func TestUnavailableAndBadData(t *testing.T) {
 		unavail, badDat bool
 	}{
 		{"connection refused", refused, true, false},
+		{"no such database", missing, true, false},
 		{"write timeout", fmt.Errorf("save: %w", store.ErrWriteTimeout), true, false},
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true, false},
 		{"cannot connect now", &pgconn.PgError{Code: "57P03"}, true, false},

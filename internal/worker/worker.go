@@ -126,7 +126,7 @@ func (w *Worker) process(ctx context.Context, d *broker.Delivery) (outcome strin
 			return
 		}
 		w.metrics.Panics.Inc()
-		log.Error("panic while handling a delivery", zap.String("track_id", t.TrackID), zap.Any("panic", r),
+		log.Error("panic while handling a delivery", zap.Any("panic", r),
 			zap.ByteString("stack", debug.Stack()), zap.Bool("settled", d.Settled()))
 		switch {
 		case d.Settled():

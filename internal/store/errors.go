@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -23,7 +22,7 @@ type WriteError struct {
 	Err   error
 }
 
-func (e *WriteError) Error() string { return fmt.Sprintf("write %d of the batch: %v", e.Index, e.Err) }
+func (e *WriteError) Error() string { return e.Err.Error() }
 func (e *WriteError) Unwrap() error { return e.Err }
 
 // Unavailable reports whether err means that the database cannot be

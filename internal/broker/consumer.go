@@ -187,6 +187,17 @@ const returnRepublishAt = 2
 // confirm, and then acked: a new message with a fresh count. If that
 // publish fails, it is nacked after all.
 func (d *Delivery) Return() error {
+	ctx, cancel := context.WithTimeout(context.Background(), returnPublishTimeout)
+	defer cancel()
+	return d.ReturnContext(ctx)
+}
+
+// returnPublishTimeout bounds the republish of Return.
+const returnPublishTimeout = 5 * time.Second
+
+// ReturnContext is Return with ctx bounding the republish: when ctx ends
+// first, the delivery is nacked after all.
+func (d *Delivery) ReturnContext(ctx context.Context) error {
 	if ch, ok := d.Acknowledger.(*amqp.Channel); ok && ch.IsClosed() {
 		// The broker has requeued it already; republishing would copy it.
 		d.settled.Store(true)
@@ -195,10 +206,8 @@ func (d *Delivery) Return() error {
 	if d.cons != nil && d.cons.cfg.OnReturn != nil {
 		defer d.cons.cfg.OnReturn()
 	}
-	if d.cons != nil && d.Session != nil && d.cons.cfg.DeliveryLimit > 0 &&
+	if d.cons != nil && d.Session != nil && d.cons.cfg.DeliveryLimit > 0 && ctx.Err() == nil &&
 		HeaderInt(d.Headers, "x-delivery-count")+1 > d.cons.cfg.DeliveryLimit/returnRepublishAt {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		msg := PublishingOf(d.Delivery)
 		delete(msg.Headers, "x-delivery-count")
 		if err := d.Session.Publish(ctx, "", d.Queue, msg); err == nil {
@@ -503,7 +512,9 @@ func (c *Consumer) pump(sub *subscription, l *lane) {
 		l.mu.Lock()
 		if l.stopping {
 			l.mu.Unlock()
-			c.giveBack(sub, l, d)
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			c.giveBack(ctx, sub, l, d)
+			cancel()
 			continue
 		}
 		l.local <- d
@@ -513,10 +524,11 @@ func (c *Consumer) pump(sub *subscription, l *lane) {
 
 func deliverySize(d amqp.Delivery) int64 { return int64(len(d.Body)) + deliveryOverhead }
 
-// giveBack returns a delivery that was never started and frees its bytes.
-func (c *Consumer) giveBack(sub *subscription, l *lane, d amqp.Delivery) {
+// giveBack returns a delivery that was never started and frees its bytes;
+// ctx bounds a republish (see Delivery.Return).
+func (c *Consumer) giveBack(ctx context.Context, sub *subscription, l *lane, d amqp.Delivery) {
 	dd := &Delivery{Delivery: d, Session: sub.pub, Queue: l.queue, cons: c}
-	if err := dd.Return(); err != nil {
+	if err := dd.ReturnContext(ctx); err != nil {
 		c.cfg.Logger.Debug("return an unstarted delivery", zap.Error(err))
 	}
 	if sub.budget != nil {
@@ -525,8 +537,11 @@ func (c *Consumer) giveBack(sub *subscription, l *lane, d amqp.Delivery) {
 }
 
 // stopLanes makes the pumps return whatever arrives from now on, and
-// returns what they queued but nobody started.
+// returns what they queued but nobody started, republishing (see
+// Delivery.Return) for at most closeTimeout in all.
 func (c *Consumer) stopLanes(sub *subscription) int {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
 	n := 0
 	for _, l := range sub.lanes {
 		l.mu.Lock()
@@ -535,7 +550,7 @@ func (c *Consumer) stopLanes(sub *subscription) int {
 		for {
 			select {
 			case d := <-l.local:
-				c.giveBack(sub, l, d)
+				c.giveBack(ctx, sub, l, d)
 				n++
 				continue
 			default:
@@ -660,7 +675,7 @@ loop:
 		}
 	}()
 	if !waitFor(&inflight, c.cfg.DrainTimeout) {
-		if end == endShutdown {
+		if end == endShutdown || ctx.Err() != nil {
 			c.cfg.Logger.Warn("drain timeout expired, cancelling in-flight tasks; they return to the queue")
 			hcancel()
 			waitFor(&inflight, CancelGrace)

@@ -24,13 +24,19 @@ const (
 	// CancelGrace is how long a stopping consumer waits for its handlers
 	// after it has cancelled them at the end of the drain timeout.
 	CancelGrace = 3 * time.Second
-	// closeTimeout bounds closing a channel or a connection.
+	// closeTimeout bounds closing a subscription's channels and connections,
+	// and the wait for the broker's reply to a consumer cancel.
 	closeTimeout = 2 * time.Second
+	// cancelFirstWait is how long a stop waits for the consumer cancel's
+	// reply before it returns the unstarted deliveries.
+	cancelFirstWait = 500 * time.Millisecond
 	// ShutdownMargin is how long after WORKER_DRAIN_TIMEOUT a stopping
-	// worker may still take to exit: CancelGrace for the cancelled handlers
-	// to return their deliveries, closing the broker connections, and the
-	// metrics server's shutdown. Orchestrators must wait at least
-	// WORKER_DRAIN_TIMEOUT + ShutdownMargin before they kill the process.
+	// worker may still take to exit, at worst: the consumer cancel's reply
+	// (cancelFirstWait, closeTimeout), CancelGrace for the cancelled
+	// handlers to return their deliveries, closing the broker connections
+	// (closeTimeout), and the metrics server's shutdown (2 s). Orchestrators
+	// must wait at least WORKER_DRAIN_TIMEOUT + ShutdownMargin before they
+	// kill the process.
 	ShutdownMargin = 10 * time.Second
 )
 
@@ -446,7 +452,7 @@ func (c *Consumer) subscribe() (*subscription, error) {
 	}
 	sub := &subscription{conn: conn, budget: budget}
 	fail := func(err error) (*subscription, error) {
-		c.closeSubscription(sub)
+		withTimeout(closeTimeout, func() { c.closeSubscription(sub) })
 		return nil, err
 	}
 	if sub.pub, err = Dial(c.cfg.URL, c.cfg.Name+"-publish"); err != nil {
@@ -656,6 +662,22 @@ loop:
 		}()
 	}
 	c.setConsuming(false)
+	// Stop the flow first: the broker handles a channel's frames in order,
+	// so once basic.cancel is written, the deliveries we return after it are
+	// not sent back to us. The cancel waits for its reply, which a spent
+	// byte budget may hold up; returning the unstarted deliveries frees the
+	// budget, so that wait is short.
+	cancelled := make(chan struct{})
+	go func() {
+		defer close(cancelled)
+		for _, l := range sub.lanes {
+			_ = l.ch.Cancel(l.tag, false)
+		}
+	}()
+	select {
+	case <-cancelled:
+	case <-time.After(cancelFirstWait):
+	}
 	returned := c.stopLanes(sub)
 	switch end {
 	case endShutdown:
@@ -665,15 +687,6 @@ loop:
 		c.cfg.Logger.Warn("pausing: no new deliveries, in-flight tasks settle or return themselves",
 			zap.Int("returned_unstarted", returned))
 	}
-	// Stop the flow; the pumps return what is still on its way, and exit
-	// when the broker confirms the cancel (or the channel is gone).
-	cancelled := make(chan struct{})
-	go func() {
-		defer close(cancelled)
-		for _, l := range sub.lanes {
-			_ = l.ch.Cancel(l.tag, false)
-		}
-	}()
 	if !waitFor(&inflight, c.cfg.DrainTimeout) {
 		if end == endShutdown || ctx.Err() != nil {
 			c.cfg.Logger.Warn("drain timeout expired, cancelling in-flight tasks; they return to the queue")
@@ -683,12 +696,14 @@ loop:
 			c.cfg.Logger.Warn("in-flight tasks did not settle within the drain timeout; closing the channel returns them")
 		}
 	}
+	// The pumps return what was still on its way, and exit when the broker
+	// confirms the cancel (or the channel is gone).
 	select {
 	case <-cancelled:
 	case <-time.After(closeTimeout):
 	}
 	c.stopLanes(sub)
-	c.closeSubscription(sub)
+	withTimeout(closeTimeout, func() { c.closeSubscription(sub) })
 	for _, l := range sub.lanes {
 		select {
 		case <-l.done:
@@ -718,14 +733,14 @@ func (c *Consumer) recoverHandler(d *Delivery) {
 	}
 }
 
-// closeSubscription closes the channels and connections, each within
-// closeTimeout.
+// closeSubscription closes the channels and connections; callers bound it
+// with withTimeout (a close can hang on a dead peer).
 func (c *Consumer) closeSubscription(sub *subscription) {
 	if sub.budget != nil {
 		sub.budget.close() // a read held back by the budget must not stall the close
 	}
 	for _, l := range sub.lanes {
-		withTimeout(closeTimeout, func() { _ = l.ch.Close() })
+		_ = l.ch.Close()
 	}
 	if sub.conn != nil {
 		if err := sub.conn.CloseDeadline(time.Now().Add(closeTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
@@ -733,11 +748,9 @@ func (c *Consumer) closeSubscription(sub *subscription) {
 		}
 	}
 	if sub.pub != nil {
-		withTimeout(closeTimeout, func() {
-			if err := sub.pub.Close(); err != nil {
-				c.cfg.Logger.Debug("close publish session", zap.Error(err))
-			}
-		})
+		if err := sub.pub.Close(); err != nil {
+			c.cfg.Logger.Debug("close publish session", zap.Error(err))
+		}
 	}
 	c.held.Store(nil)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,10 +52,9 @@ func TestPauseReturnsUnstartedAndResumes(t *testing.T) {
 	publishN(t, url, n, func(i int) []byte { return fmt.Appendf(nil, "m%d", i) })
 
 	gate := broker.NewGate(nil)
-	var returned sync.WaitGroup
-	returned.Add(n - 1)
+	var returned atomic.Int32
 	cons, err := broker.NewConsumer(broker.ConsumerConfig{URL: url, Queue: broker.WorkQueue, Prefetch: n, Concurrency: 1,
-		DeliveryLimit: 20, Gate: gate, Logger: zaptest.NewLogger(t), OnReturn: returned.Done})
+		DeliveryLimit: 20, Gate: gate, Logger: zaptest.NewLogger(t), OnReturn: func() { returned.Add(1) }})
 	testinfra.Must(t, err, "consumer")
 	firstStarted := make(chan struct{})
 	unblock := make(chan struct{})
@@ -81,7 +81,9 @@ func TestPauseReturnsUnstartedAndResumes(t *testing.T) {
 		return ready == 0, nil
 	})
 	gate.Pause(errors.New("test outage"))
-	returned.Wait() // the nine unstarted came back
+	testinfra.Eventually(t, 10*time.Second, "the nine unstarted returned", func() (bool, error) {
+		return returned.Load() >= n-1, nil
+	})
 	if cons.Consuming() {
 		t.Errorf("Consuming() = true while paused, want false")
 	}
@@ -107,6 +109,9 @@ func TestPauseReturnsUnstartedAndResumes(t *testing.T) {
 			t.Errorf("%s handled %d times, want 1", body, k)
 		}
 	}
+	if got := returned.Load(); got != n-1 {
+		t.Errorf("returned %d deliveries, want %d: the cancel goes first, so nothing returned comes back to a stopping consumer", got, n-1)
+	}
 	if ready, _ := queueState(t, url, broker.DeadLetterQueue); ready != 0 {
 		t.Errorf("DLQ holds %d, want 0", ready)
 	}
@@ -120,8 +125,6 @@ func TestReturnNeverReachesTheDeliveryLimit(t *testing.T) {
 	t.Parallel()
 	url, topo := declaredVHost(t, "1s")
 	publishN(t, url, 1, func(int) []byte { return []byte("again") })
-	var returns sync.WaitGroup
-	returns.Add(60)
 	var counts []int
 	var mu sync.Mutex
 	cons, err := broker.NewConsumer(broker.ConsumerConfig{URL: url, Queue: broker.WorkQueue, Prefetch: 1, Concurrency: 1,

@@ -367,7 +367,7 @@ func (c *Consumer) waitOpen(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		paused, reason, changed := c.cfg.Gate.State()
+		paused, changed, reason := c.cfg.Gate.State()
 		if !paused {
 			if logged {
 				c.cfg.Logger.Info("resuming consumption")
@@ -587,7 +587,7 @@ func (c *Consumer) consume(ctx context.Context, hcancel context.CancelFunc, sub 
 	pubClosed := sub.pub.conn.NotifyClose(make(chan *amqp.Error, 1))
 	var inflight sync.WaitGroup
 	end := endLost
-	paused, _, gateChanged := c.cfg.Gate.State()
+	paused, gateChanged, _ := c.cfg.Gate.State()
 	if paused {
 		end = endPaused
 	}
@@ -601,7 +601,7 @@ loop:
 			end = endShutdown
 			break loop
 		case <-gateChanged:
-			if paused, _, gateChanged = c.cfg.Gate.State(); paused {
+			if paused, gateChanged, _ = c.cfg.Gate.State(); paused {
 				end = endPaused
 				break loop
 			}
@@ -629,7 +629,7 @@ loop:
 				break loop
 			case <-gateChanged:
 				<-sem
-				if paused, _, gateChanged = c.cfg.Gate.State(); paused {
+				if paused, gateChanged, _ = c.cfg.Gate.State(); paused {
 					end = endPaused
 					break loop
 				}

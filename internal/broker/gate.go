@@ -48,13 +48,13 @@ func (g *Gate) Resume() bool {
 	return true
 }
 
-// State returns whether the gate is paused, why, and a channel that is
-// closed at the next change.
-func (g *Gate) State() (paused bool, reason error, changed <-chan struct{}) {
+// State returns whether the gate is paused, a channel that is closed at
+// the next change, and why it is paused.
+func (g *Gate) State() (paused bool, changed <-chan struct{}, reason error) {
 	if g == nil {
 		return false, nil, nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.paused, g.reason, g.change
+	return g.paused, g.change, g.reason
 }

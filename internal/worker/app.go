@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 
 	srv, err := metrics.NewServer(cfg.MetricsAddr, m.Registry, m.Ready,
 		metrics.Check{Name: "broker", Func: func(context.Context) error {
-			if paused, reason, _ := gate.State(); paused {
+			if paused, _, reason := gate.State(); paused {
 				return fmt.Errorf("consumption paused: %w", reason)
 			}
 			if !cons.Consuming() {

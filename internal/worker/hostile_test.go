@@ -80,8 +80,7 @@ func (p *panicky) Enrich(_ context.Context, t task.Task) (enrich.Result, error) 
 	n := p.seen[t.TrackID]
 	p.mu.Unlock()
 	if strings.HasPrefix(t.TrackID, "boom") && (n == 1 || t.TrackID == "boom-always") {
-		var m map[string]int
-		m["nil map"]++ // a real bug: assignment to a nil map
+		panic(fmt.Sprintf("a bug while enriching %s", t.TrackID))
 	}
 	return enrich.Result{Status: enrich.StatusNotFound}, nil
 }

@@ -166,28 +166,33 @@ func TestReturnNeverReachesTheDeliveryLimit(t *testing.T) {
 	}
 }
 
-// TestPrefetchBytesBoundsWhatIsHeld: with 30 one-MiB messages queued, a
-// prefetch of 30, one slow handler and a 4 MiB budget, the consumer never
+// TestPrefetchBytesBoundsWhatIsHeld: with 30 messages of 512 KiB queued, a
+// prefetch of 30, one slow handler and a 2 MiB budget, the consumer never
 // holds more than the budget plus one message, and it still consumes
-// everything.
+// everything. Then 5 messages of 2 MiB: over 1 MiB, they are held one at a
+// time.
 func TestPrefetchBytesBoundsWhatIsHeld(t *testing.T) {
 	t.Parallel()
 	url, _ := declaredVHost(t, "1s")
-	const n, size, budget = 30, 1 << 20, 4 << 20
+	const n, size, budget, large, nLarge = 30, 512 << 10, 2 << 20, 2 << 20, 5
 	publishN(t, url, n, func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, size) })
 	cons, err := broker.NewConsumer(broker.ConsumerConfig{URL: url, Queue: broker.WorkQueue, Prefetch: n, Concurrency: 1,
 		PrefetchBytes: budget, Logger: zaptest.NewLogger(t)})
 	testinfra.Must(t, err, "consumer")
 	var mu sync.Mutex
-	maxHeld := int64(0)
+	maxHeld, maxHeldLarge := int64(0), int64(0)
 	handled := 0
 	allDone := make(chan struct{})
 	h := func(_ context.Context, d *broker.Delivery) {
 		time.Sleep(50 * time.Millisecond) // a slow task, so deliveries pile up
 		mu.Lock()
-		maxHeld = max(maxHeld, cons.HeldBytes())
+		if len(d.Body) == large {
+			maxHeldLarge = max(maxHeldLarge, cons.HeldBytes())
+		} else {
+			maxHeld = max(maxHeld, cons.HeldBytes())
+		}
 		handled++
-		if handled == n {
+		if handled == n+nLarge {
 			close(allDone)
 		}
 		mu.Unlock()
@@ -196,15 +201,25 @@ func TestPrefetchBytesBoundsWhatIsHeld(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- cons.Run(ctx, h) }()
+	testinfra.Eventually(t, 30*time.Second, "the small ones handled", func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled == n, nil
+	})
+	publishN(t, url, nLarge, func(int) []byte { return bytes.Repeat([]byte{'L'}, large) })
 	select {
 	case <-allDone:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("handled %d of %d", handled, n)
+		t.Fatalf("handled %d of %d", handled, n+nLarge)
 	}
 	stop()
 	testinfra.Must(t, <-runDone, "run")
-	t.Logf("most bytes held: %.1f MiB (budget %d MiB)", float64(maxHeld)/(1<<20), budget>>20)
+	t.Logf("most bytes held: %.2f MiB of small messages (budget %d MiB), %.2f MiB of large ones",
+		float64(maxHeld)/(1<<20), budget>>20, float64(maxHeldLarge)/(1<<20))
 	if limit := int64(budget + size + 64<<10); maxHeld > limit {
 		t.Errorf("held %d bytes, want at most the budget plus one message (%d)", maxHeld, limit)
+	}
+	if limit := int64(large + 64<<10); maxHeldLarge > limit {
+		t.Errorf("held %d bytes of large messages, want one at a time (%d)", maxHeldLarge, limit)
 	}
 }

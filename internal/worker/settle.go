@@ -82,9 +82,10 @@ const (
 	stopping
 )
 
-// classify decides what a failure of a valid task costs it. ctx is the
-// handler's context (cancelled only when a stopping worker gives up
-// waiting).
+// classify decides what a failure of a valid task costs it; it is the one
+// place to add a kind of failure (a case here, a disposition above, its
+// branch in fail). ctx is the handler's context (cancelled only when a
+// stopping worker gives up waiting).
 func classify(ctx context.Context, err error) (disposition, time.Duration) {
 	var pe *publishError
 	switch {

@@ -417,6 +417,7 @@ type lane struct {
 	// more unacked deliveries than that, so the pump never blocks on it.
 	local chan amqp.Delivery
 	done  chan struct{} // closed when the pump exits
+	quit  chan struct{} // closed when the subscription is wound down
 
 	deliveriesFrom <-chan amqp.Delivery // the library's
 
@@ -501,7 +502,7 @@ func (c *Consumer) openLane(conn *amqp.Connection, queue string, prefetch int) (
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", queue, err)
 	}
-	return &lane{queue: queue, ch: ch, tag: tag, local: make(chan amqp.Delivery, prefetch), done: make(chan struct{}),
+	return &lane{queue: queue, ch: ch, tag: tag, local: make(chan amqp.Delivery, prefetch), done: make(chan struct{}), quit: make(chan struct{}),
 		deliveriesFrom: deliveries}, nil
 }
 
@@ -523,8 +524,20 @@ func (c *Consumer) pump(sub *subscription, l *lane) {
 			cancel()
 			continue
 		}
-		l.local <- d
-		l.mu.Unlock()
+		select {
+		case l.local <- d:
+			l.mu.Unlock()
+		default:
+			// Full: not within the prefetch window, but never block
+			// holding the lock stop takes; stop returns it on its second
+			// pass if it lands late.
+			l.mu.Unlock()
+			select {
+			case l.local <- d:
+			case <-l.quit:
+				return // the subscription is gone; the broker requeues it
+			}
+		}
 	}
 }
 
@@ -705,6 +718,7 @@ loop:
 	c.stopLanes(sub)
 	withTimeout(closeTimeout, func() { c.closeSubscription(sub) })
 	for _, l := range sub.lanes {
+		close(l.quit)
 		select {
 		case <-l.done:
 		case <-time.After(closeTimeout):

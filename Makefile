@@ -13,7 +13,7 @@ SAMPLE ?= testdata/sample/tracks.jsonl
 N ?= 5
 COMPOSE := docker compose -f docker-compose.yml -f docker-compose.workers.yml
 
-.PHONY: chaos fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean eval manifests
+.PHONY: chaos memory fleet all build run test test-short lint fmt vet staticcheck services bench up scale down clean eval manifests
 # deploy/validate is its own module (the Kubernetes, KEDA, Prometheus Operator and Grafana types
 # it checks against stay out of the product's go.mod); test, vet and staticcheck cover it too.
 VALIDATE := deploy/validate
@@ -66,6 +66,12 @@ fleet:
 ## (restarts this machine's shared services: run it alone)
 chaos:
 	ENRICH_CHAOS_TEST=1 $(GO) test -count=1 -v -timeout 20m -run TestChaos ./cmd/enrichment-worker
+
+## memory: one worker against forty 5 MB messages (MEMORY_MESSAGES, MEMORY_MESSAGE_MB):
+## RSS sampled every 250 ms must stay at most 64 MiB, every message dead-lettered
+## with a reason (moves a few hundred MB through the broker; not part of make test)
+memory:
+	ENRICH_MEMORY_TEST=1 $(GO) test -count=1 -v -timeout 10m -run TestMemoryBoundedWithLargeMessages ./cmd/enrichment-worker
 
 ## bench: one run, on this machine, of the ceiling, the peers (bench/peers, their own
 ## module), the warm and cold pipeline, scaling, latency, memory, Zipf cache savings

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/djmeta/enrichment/internal/broker"
 	"github.com/djmeta/enrichment/internal/config"
 )
 
@@ -31,9 +32,10 @@ const (
 	composeWorkersFile = "docker-compose.workers.yml"
 	workerService      = "enrichment-worker" // the compose service and Deployment that scale
 	configDoc          = "docs/configuration.md"
-	// metricsShutdownMargin is what a worker may still need after its drain: the metrics
-	// server's graceful shutdown is bounded by 5s (internal/metrics/server.go).
-	metricsShutdownMargin = 5 * time.Second
+	// metricsShutdownMargin is what a worker may still need after its drain: the cancelled
+	// handlers' grace, closing its connections and the metrics server's shutdown
+	// (broker.ShutdownMargin).
+	metricsShutdownMargin = broker.ShutdownMargin
 )
 
 // knownDeployIssues are problems these checks find in files this change may not edit. Each is

@@ -180,3 +180,37 @@ func (p *Pending) Wait(ctx context.Context) error {
 		return nil
 	}
 }
+
+// probeRoutingKey routes nowhere: a probe publish to it through the default
+// exchange is returned unroutable and then confirmed.
+const probeRoutingKey = "metadata_enrichment.probe.unroutable"
+
+// Probe checks the broker's publish side end to end: it connects, checks
+// that queues exist (passively), and publishes an empty mandatory message
+// that no queue takes, expecting it back as unroutable with a confirm. A
+// broker that refuses connections, lacks a queue of the topology, or blocks
+// publishers (a memory or disk alarm) fails it; nothing is enqueued.
+func Probe(ctx context.Context, url, name string, queues []string) error {
+	sess, err := Dial(url, name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sess.Close() }()
+	ch, err := sess.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open probe channel: %w", err)
+	}
+	for _, q := range queues {
+		if _, err := ch.QueueDeclarePassive(q, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("queue %s is missing (run queue-init): %w", q, err)
+		}
+	}
+	_ = ch.Close()
+	err = sess.Publish(ctx, "", probeRoutingKey, amqp.Publishing{})
+	switch {
+	case errors.Is(err, ErrReturned), err == nil:
+		return nil
+	default:
+		return fmt.Errorf("probe publish: %w", err)
+	}
+}

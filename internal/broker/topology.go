@@ -197,31 +197,75 @@ func (t Topology) DeclareWithRetry(ctx context.Context, url string, wait time.Du
 	}
 }
 
-// HeaderInt reads an integer header of any AMQP integer type (or a decimal
-// string); anything else counts as 0.
-func HeaderInt(h amqp.Table, key string) int {
-	switch v := h[key].(type) {
-	case int:
-		return v
-	case int8:
-		return int(v)
-	case int16:
-		return int(v)
-	case int32:
-		return int(v)
-	case int64:
-		return int(v)
-	case uint8:
-		return int(v)
-	case uint16:
-		return int(v)
-	case uint32:
-		return int(v)
-	case string:
-		n, err := strconv.Atoi(v)
-		if err == nil && n >= 0 {
-			return n
-		}
+// MaxHeaderCount is the largest count header (attempts, throttled retries)
+// the worker believes. A header is forged or corrupt beyond it: no task is
+// retried a million times.
+const MaxHeaderCount = 1_000_000
+
+// HeaderCount reads a non-negative count header written by a publisher or
+// by an earlier worker. It accepts every AMQP integer type, a float that is
+// a whole number, and a decimal string, from 0 to MaxHeaderCount. present
+// is false when the header is absent; ok is false when it is present but
+// not such a count (negative, too large, fractional, another type): callers
+// treat that as absent, so a forged header can never index a slice or
+// drive a count negative.
+func HeaderCount(h amqp.Table, key string) (n int, present, ok bool) {
+	v, present := h[key]
+	if !present {
+		return 0, false, false
 	}
-	return 0
+	var x int64
+	switch v := v.(type) {
+	case int:
+		x = int64(v)
+	case int8:
+		x = int64(v)
+	case int16:
+		x = int64(v)
+	case int32:
+		x = int64(v)
+	case int64:
+		x = v
+	case uint8:
+		x = int64(v)
+	case uint16:
+		x = int64(v)
+	case uint32:
+		x = int64(v)
+	case uint64:
+		if v > MaxHeaderCount {
+			return 0, true, false
+		}
+		x = int64(v)
+	case float32:
+		return headerFloat(float64(v))
+	case float64:
+		return headerFloat(v)
+	case string:
+		p, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, true, false
+		}
+		x = p
+	default:
+		return 0, true, false
+	}
+	if x < 0 || x > MaxHeaderCount {
+		return 0, true, false
+	}
+	return int(x), true, true
+}
+
+func headerFloat(f float64) (int, bool, bool) {
+	if f != f || f < 0 || f > MaxHeaderCount || f != float64(int64(f)) {
+		return 0, true, false
+	}
+	return int(f), true, true
+}
+
+// HeaderInt is HeaderCount that reads anything but a valid count (absent,
+// negative, too large, another type) as 0.
+func HeaderInt(h amqp.Table, key string) int {
+	n, _, _ := HeaderCount(h, key)
+	return n
 }

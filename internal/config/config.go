@@ -47,6 +47,11 @@ const (
 	DiscogsRateDefault       = 0.9
 	DBMaxConnsDefault        = 0 // 0: WORKER_CONCURRENCY + 2
 	ReconnectMaxDelayDefault = 30 * time.Second
+	PrefetchBytesDefault     = 8 << 20 // 128 tasks of the contract's largest, 64 KiB
+	DBLockTimeoutDefault     = 2 * time.Second
+	DBWriteTimeoutDefault    = 10 * time.Second
+	ProbeIntervalDefault     = time.Second
+	minPrefetchBytes         = 128 << 10 // a task of the largest size fits, with room
 )
 
 // Common holds the settings every binary that talks to the stack reads.
@@ -115,8 +120,14 @@ type Worker struct {
 	Concurrency int `env:"WORKER_CONCURRENCY" envDefault:"16"`
 	// Prefetch is the per-consumer QoS window (PREFETCH_COUNT); at least Concurrency.
 	Prefetch int `env:"PREFETCH_COUNT" envDefault:"128"`
+	// PrefetchBytes bounds the message bodies a worker holds, received and
+	// not yet settled (PREFETCH_BYTES, in bytes): RabbitMQ bounds a
+	// consumer by message count only, so the worker stops reading from its
+	// connection at this many bytes.
+	PrefetchBytes int64 `env:"PREFETCH_BYTES" envDefault:"8388608"`
 	// DrainTimeout bounds how long a stopping worker waits for in-flight tasks
-	// (WORKER_DRAIN_TIMEOUT). Orchestrators must wait longer before SIGKILL.
+	// (WORKER_DRAIN_TIMEOUT); it exits within this plus 10 s
+	// (broker.ShutdownMargin). Orchestrators must wait longer before SIGKILL.
 	DrainTimeout time.Duration `env:"WORKER_DRAIN_TIMEOUT" envDefault:"25s"`
 	// TaskTimeout bounds one task's processing (TASK_TIMEOUT), from the
 	// moment it starts: time spent waiting to start (for a slot, or for the
@@ -128,6 +139,17 @@ type Worker struct {
 	// near the broker's consumer timeout (RabbitMQ's default is 30 min).
 	// It must exceed TASK_TIMEOUT and stay under 29 min minus TASK_TIMEOUT.
 	DeliveryMaxHold time.Duration `env:"DELIVERY_MAX_HOLD" envDefault:"10m"`
+	// DBLockTimeout is how long a write waits for a row lock another
+	// session holds before that task's write fails and it is retried
+	// (DB_LOCK_TIMEOUT).
+	DBLockTimeout time.Duration `env:"DB_LOCK_TIMEOUT" envDefault:"2s"`
+	// DBWriteTimeout bounds one write transaction: Postgres's
+	// statement_timeout, and the client's deadline (plus one second) for
+	// the whole of it (DB_WRITE_TIMEOUT). A write over it is an outage.
+	DBWriteTimeout time.Duration `env:"DB_WRITE_TIMEOUT" envDefault:"10s"`
+	// ProbeInterval is how often a worker paused by an outage asks whether
+	// the dependency is back (OUTAGE_PROBE_INTERVAL).
+	ProbeInterval time.Duration `env:"OUTAGE_PROBE_INTERVAL" envDefault:"1s"`
 	// DBMaxConns sizes the Postgres pool (DB_MAX_CONNS); 0 means Concurrency+2.
 	DBMaxConns int `env:"DB_MAX_CONNS" envDefault:"0"`
 	// DBBatchSize is the most task results committed in one transaction
@@ -380,6 +402,18 @@ func (c Worker) Validate() error {
 	}
 	if c.DBBatchWait < 0 || c.DBBatchWait > time.Second {
 		errs = append(errs, fmt.Errorf("DB_BATCH_WAIT: must be in [0, 1s], got %s", c.DBBatchWait))
+	}
+	if c.PrefetchBytes < minPrefetchBytes {
+		errs = append(errs, fmt.Errorf("PREFETCH_BYTES: must be at least %d (one task of the largest size), got %d", minPrefetchBytes, c.PrefetchBytes))
+	}
+	if c.DBWriteTimeout < 100*time.Millisecond || c.DBWriteTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("DB_WRITE_TIMEOUT: must be in [100ms, 10m], got %s", c.DBWriteTimeout))
+	}
+	if c.DBLockTimeout < 10*time.Millisecond || c.DBLockTimeout > c.DBWriteTimeout {
+		errs = append(errs, fmt.Errorf("DB_LOCK_TIMEOUT: must be in [10ms, DB_WRITE_TIMEOUT (%s)], got %s", c.DBWriteTimeout, c.DBLockTimeout))
+	}
+	if c.ProbeInterval < 100*time.Millisecond || c.ProbeInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("OUTAGE_PROBE_INTERVAL: must be in [100ms, 1m], got %s", c.ProbeInterval))
 	}
 	if c.DBMaxConns < 0 {
 		errs = append(errs, fmt.Errorf("DB_MAX_CONNS: must not be negative, got %d", c.DBMaxConns))

@@ -20,6 +20,10 @@ func TestLoadWorkerDefaults(t *testing.T) {
 	if c.Concurrency != ConcurrencyDefault || c.Prefetch != PrefetchDefault || c.DrainTimeout != DrainTimeoutDefault {
 		t.Errorf("concurrency, prefetch, drain = %d, %d, %s", c.Concurrency, c.Prefetch, c.DrainTimeout)
 	}
+	if c.PrefetchBytes != PrefetchBytesDefault || c.DBLockTimeout != DBLockTimeoutDefault ||
+		c.DBWriteTimeout != DBWriteTimeoutDefault || c.ProbeInterval != ProbeIntervalDefault {
+		t.Errorf("prefetch bytes, lock, write, probe = %d, %s, %s, %s", c.PrefetchBytes, c.DBLockTimeout, c.DBWriteTimeout, c.ProbeInterval)
+	}
 	if c.MusicBrainzRate != 1 || c.DiscogsRate != 0.9 || c.SpotifyRate != 5 {
 		t.Errorf("rates = %v %v %v", c.SpotifyRate, c.MusicBrainzRate, c.DiscogsRate)
 	}
@@ -51,6 +55,11 @@ func TestLoadWorkerErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"TASK_TIMEOUT": "15s"}, "TASK_TIMEOUT"},              // under twice PROVIDER_TIMEOUT (10s)
 		{map[string]string{"DELIVERY_MAX_HOLD": "30s"}, "DELIVERY_MAX_HOLD"},    // under TASK_TIMEOUT
 		{map[string]string{"DELIVERY_MAX_HOLD": "28m30s"}, "DELIVERY_MAX_HOLD"}, // with TASK_TIMEOUT past the consumer timeout
+		{map[string]string{"PREFETCH_BYTES": "1000"}, "PREFETCH_BYTES"},
+		{map[string]string{"PREFETCH_BYTES": "8MiB"}, "PREFETCH_BYTES"},
+		{map[string]string{"DB_LOCK_TIMEOUT": "1m"}, "DB_LOCK_TIMEOUT"},
+		{map[string]string{"DB_WRITE_TIMEOUT": "1ms"}, "DB_WRITE_TIMEOUT"},
+		{map[string]string{"OUTAGE_PROBE_INTERVAL": "0s"}, "OUTAGE_PROBE_INTERVAL"},
 	}
 	for _, tt := range tests {
 		_, err := LoadWorker(tt.env)

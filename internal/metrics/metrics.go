@@ -19,6 +19,10 @@ const (
 	OutcomeFailed    = "failed"
 	OutcomeRetried   = "retried"
 	OutcomeInvalid   = "invalid"
+	// OutcomeReturned is not a label value: a task returned to its queue
+	// unprocessed (our outage, a stopping worker) is not settled, and is
+	// counted in enrichment_deliveries_returned_total instead.
+	OutcomeReturned = "returned"
 )
 
 // Worker holds the worker's metrics.
@@ -46,6 +50,10 @@ type Worker struct {
 	AdmissionWaiting prometheus.Gauge
 	// AdmissionWait observes how long a task waited to start.
 	AdmissionWait prometheus.Histogram
+	Paused        *prometheus.GaugeVec
+	Returned      prometheus.Counter
+	Panics        prometheus.Counter
+	TextCleaned   *prometheus.CounterVec
 }
 
 // Deferral reasons (enrichment_tasks_deferred_total).
@@ -123,6 +131,22 @@ func NewWorker(version string) *Worker {
 			Help:    "How long a valid task waited to start (a slot, and a quota backlog short enough to finish within TASK_TIMEOUT).",
 			Buckets: []float64{.001, .01, .1, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
 		}),
+		Paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "enrichment_paused",
+			Help: "1 while consumption is paused because this dependency (postgres, broker) is unavailable.",
+		}, []string{"dependency"}),
+		Returned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "enrichment_deliveries_returned_total",
+			Help: "Deliveries returned to their queue unprocessed, spending no attempt: prefetched ones at a pause or a shutdown, and tasks that met our own outage.",
+		}),
+		Panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "enrichment_handler_panics_total",
+			Help: "Panics recovered while handling a delivery.",
+		}),
+		TextCleaned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrichment_text_cleaned_total",
+			Help: "Tasks whose artist or title had control or format characters stripped, by field.",
+		}, []string{"field"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "enrichment_build_info",
@@ -133,6 +157,7 @@ func NewWorker(version string) *Worker {
 		m.TasksReceived, m.Tasks, m.TaskDuration, m.Retries, m.DeadLettered, m.Inflight,
 		m.AMQPReconnects, m.AMQPConnected, m.Ready, m.RedisUp, m.DBWriteDuration, m.LastTaskCompleted,
 		m.Deferred, m.AdmissionWaiting, m.AdmissionWait,
+		m.Paused, m.Returned, m.Panics, m.TextCleaned,
 		buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -146,6 +171,12 @@ func NewWorker(version string) *Worker {
 	}
 	for _, r := range []string{DeferredQuota, DeferredHold} {
 		m.Deferred.WithLabelValues(r)
+	}
+	for _, d := range []string{"postgres", "broker"} {
+		m.Paused.WithLabelValues(d)
+	}
+	for _, f := range []string{"artist", "title"} {
+		m.TextCleaned.WithLabelValues(f)
 	}
 	return m
 }

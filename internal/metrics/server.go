@@ -21,6 +21,10 @@ type Check struct {
 	Func     func(ctx context.Context) error
 }
 
+// ShutdownTimeout bounds the server's graceful shutdown (a scrape in
+// progress); it is part of the worker's exit margin (broker.ShutdownMargin).
+const ShutdownTimeout = 2 * time.Second
+
 // Server serves /metrics, /healthz (alive) and /readyz.
 type Server struct {
 	srv    *http.Server
@@ -71,7 +75,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("metrics server: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	if err := s.srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("metrics server shutdown: %w", err)

@@ -34,9 +34,14 @@ type BatcherConfig struct {
 	// duration (metrics).
 	OnCommit func(n int, d time.Duration)
 	// OnBatchError, if set, is called when a batch of more than one write
-	// fails as a whole (its writes are then retried one by one).
+	// fails as a whole (the failing write, when known, is taken out and the
+	// rest retried together; otherwise they are retried one by one).
 	OnBatchError func(n int, err error)
 }
+
+// maxSplits is how many failing writes a batch sheds, each time retrying
+// the rest together, before it falls back to writing them one by one.
+const maxSplits = 3
 
 type batchReq struct {
 	w    Write
@@ -70,7 +75,10 @@ func NewBatcher(st *Store, cfg BatcherConfig) *Batcher {
 	return &Batcher{st: st, cfg: cfg, reqs: make(chan batchReq), done: make(chan struct{})}
 }
 
-// Save queues w and waits until its batch is committed (nil) or failed.
+// Save queues w and waits until its batch is committed (nil) or failed, or
+// until ctx ends. A write whose caller stopped waiting may still commit:
+// the caller must not ack, and the task, redelivered, rewrites the same
+// rows (writes are idempotent).
 func (b *Batcher) Save(ctx context.Context, w Write) error {
 	req := batchReq{w: w, done: make(chan error, 1)}
 	select {
@@ -78,11 +86,14 @@ func (b *Batcher) Save(ctx context.Context, w Write) error {
 	case <-b.done:
 		return ErrBatcherStopped
 	case <-ctx.Done():
-		return fmt.Errorf("save %s: %w", w.Task.TrackID, ctx.Err())
+		return fmt.Errorf("save %s: %w", w.Task.TrackID, context.Cause(ctx))
 	}
-	// Once taken, the write is committed or failed by Run, even while
-	// stopping; waiting for it keeps "ack only after commit".
-	return <-req.done
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("save %s: stopped waiting for its batch, which may still commit: %w", w.Task.TrackID, context.Cause(ctx))
+	}
 }
 
 // Run commits batches until ctx is cancelled; writes already taken are
@@ -125,38 +136,57 @@ func (b *Batcher) write(ctx context.Context) {
 			}
 		}
 		timer.Stop()
-		b.commit(context.WithoutCancel(ctx), batch)
+		// Every write is bounded by the store's limits; a stop cancels the
+		// commit in progress, whose callers have all stopped waiting by then.
+		b.commit(ctx, batch)
 	}
 }
 
+// commit writes a batch. When it fails, the failing write, if the store
+// names it (its row lock was not granted, its values were refused), gets
+// the error and the rest is retried together, up to maxSplits times; a
+// database that is unavailable fails every write at once (retrying them
+// one by one would only wait longer); otherwise each write is tried on its
+// own, so one bad write cannot fail its neighbours.
 func (b *Batcher) commit(ctx context.Context, batch []batchReq) {
-	ws := make([]Write, len(batch))
-	for i, r := range batch {
-		ws[i] = r.w
-	}
 	// Rows locked in one order by every batch of the fleet cannot deadlock
 	// (repeats of one track keep their arrival order).
-	slices.SortStableFunc(ws, func(a, b Write) int { return strings.Compare(a.Task.TrackID, b.Task.TrackID) })
-	start := time.Now()
-	err := b.st.SaveBatch(ctx, ws)
-	if err == nil {
-		if b.cfg.OnCommit != nil {
-			b.cfg.OnCommit(len(batch), time.Since(start))
+	slices.SortStableFunc(batch, func(a, b batchReq) int { return strings.Compare(a.w.Task.TrackID, b.w.Task.TrackID) })
+	ws := make([]Write, len(batch))
+	for split := 0; ; split++ {
+		ws = ws[:len(batch)]
+		for i, r := range batch {
+			ws[i] = r.w
+		}
+		start := time.Now()
+		err := b.st.SaveBatch(ctx, ws)
+		if err == nil {
+			if b.cfg.OnCommit != nil {
+				b.cfg.OnCommit(len(batch), time.Since(start))
+			}
+			for _, r := range batch {
+				r.done <- nil
+			}
+			return
+		}
+		if len(batch) == 1 || Unavailable(err) || ctx.Err() != nil {
+			for _, r := range batch {
+				r.done <- err
+			}
+			return
+		}
+		if b.cfg.OnBatchError != nil {
+			b.cfg.OnBatchError(len(batch), err)
+		}
+		var we *WriteError
+		if errors.As(err, &we) && we.Index < len(batch) && split < maxSplits {
+			batch[we.Index].done <- err
+			batch = slices.Delete(batch, we.Index, we.Index+1)
+			continue
 		}
 		for _, r := range batch {
-			r.done <- nil
+			r.done <- b.st.SaveBatch(ctx, []Write{r.w})
 		}
 		return
-	}
-	if len(batch) == 1 {
-		batch[0].done <- err
-		return
-	}
-	if b.cfg.OnBatchError != nil {
-		b.cfg.OnBatchError(len(batch), err)
-	}
-	// Isolate the failure: each write on its own.
-	for _, r := range batch {
-		r.done <- b.st.SaveBatch(ctx, []Write{r.w})
 	}
 }

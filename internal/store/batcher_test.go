@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,4 +151,110 @@ func TestBatcherConcurrentWritersDoNotDeadlock(t *testing.T) {
 		t.Errorf("%d commits for %d writes: no batching happened", commits, writes)
 	}
 	t.Logf("%d writes in %d commits by 4 writers", writes, commits)
+}
+
+// TestBatcherShedsALockedRow: another session holds one row's lock; a batch
+// that includes it fails once, after the lock timeout, with a WriteError
+// naming that write; the rest of the batch commits on the retry without
+// waiting for the lock again, and the locked write's caller gets the
+// lock-timeout error (55P03), which is not an outage.
+func TestBatcherShedsALockedRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, testinfra.MigratedDatabase(t), 4)
+	testinfra.Must(t, err, "open store")
+	defer st.Close()
+	lock := 300 * time.Millisecond
+	st.SetLimits(store.Limits{Lock: lock, Write: 5 * time.Second})
+	write := func(id string) store.Write {
+		return store.Write{Task: task.Task{TrackID: id, Artist: "A", Title: "T"},
+			Result: enrich.Result{Status: enrich.StatusNotFound}, Attempts: 1}
+	}
+	testinfra.Must(t, st.SaveBatch(ctx, []store.Write{write("locked")}), "seed the locked row")
+
+	holder, err := st.Pool().Begin(ctx)
+	testinfra.Must(t, err, "begin holder")
+	defer func() { _ = holder.Rollback(ctx) }()
+	_, err = holder.Exec(ctx, `SELECT 1 FROM tracks WHERE id = 'locked' FOR UPDATE`)
+	testinfra.Must(t, err, "lock the row")
+
+	var batchErrs []error
+	var mu sync.Mutex
+	b := store.NewBatcher(st, store.BatcherConfig{MaxBatch: 10, MaxWait: 200 * time.Millisecond,
+		OnBatchError: func(_ int, err error) { mu.Lock(); batchErrs = append(batchErrs, err); mu.Unlock() }})
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- b.Run(runCtx) }()
+	defer func() { stop(); <-ran }()
+
+	ids := []string{"a", "b", "locked", "c", "d"}
+	errs := make([]error, len(ids))
+	took := make([]time.Duration, len(ids))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.Save(ctx, write(id))
+			took[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	for i, id := range ids {
+		if id == "locked" {
+			var we *store.WriteError
+			if !errors.As(errs[i], &we) || !strings.Contains(errs[i].Error(), "55P03") {
+				t.Errorf("locked write: error = %v, want a WriteError with SQLSTATE 55P03", errs[i])
+			}
+			if store.Unavailable(errs[i]) {
+				t.Errorf("locked write: Unavailable(%v) = true, want false (a lock belongs to the write)", errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("write %s: error = %v, want nil", id, errs[i])
+		}
+		if took[i] > 4*lock+time.Second {
+			t.Errorf("write %s took %s, want about one lock timeout (%s)", id, took[i], lock)
+		}
+	}
+	mu.Lock()
+	if len(batchErrs) != 1 {
+		t.Errorf("batch failures = %d (%v), want 1: the locked write shed, the rest committed together", len(batchErrs), batchErrs)
+	}
+	mu.Unlock()
+	var n int
+	testinfra.Must(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM enrichment_status`).Scan(&n), "count")
+	if n != len(ids) {
+		t.Errorf("status rows = %d, want %d (4 new and the locked one from before)", n, len(ids))
+	}
+}
+
+// TestSaveBatchTimesOut: a write that cannot finish within the write
+// timeout (here: a lock timeout longer than it) fails with a statement
+// timeout, and the store calls that unavailable (the database does not
+// answer in time), not the task's fault.
+func TestSaveBatchTimesOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, testinfra.MigratedDatabase(t), 4)
+	testinfra.Must(t, err, "open store")
+	defer st.Close()
+	st.SetLimits(store.Limits{Lock: time.Minute, Write: 500 * time.Millisecond})
+	w := store.Write{Task: task.Task{TrackID: "x", Artist: "A", Title: "T"}, Result: enrich.Result{Status: enrich.StatusNotFound}, Attempts: 1}
+	testinfra.Must(t, st.SaveBatch(ctx, []store.Write{w}), "seed")
+	holder, err := st.Pool().Begin(ctx)
+	testinfra.Must(t, err, "begin holder")
+	defer func() { _ = holder.Rollback(ctx) }()
+	_, err = holder.Exec(ctx, `SELECT 1 FROM tracks WHERE id = 'x' FOR UPDATE`)
+	testinfra.Must(t, err, "lock the row")
+	start := time.Now()
+	err = st.SaveBatch(ctx, []store.Write{w})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("SaveBatch took %s, want about the 500ms write timeout", took)
+	}
+	if !store.Unavailable(err) {
+		t.Errorf("SaveBatch error = %v, want an unavailable (timed out) error", err)
+	}
 }

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -17,9 +19,41 @@ import (
 	"github.com/djmeta/enrichment/internal/task"
 )
 
+// Write limits.
+const (
+	// LockTimeoutDefault is how long a write waits for a row lock held by
+	// another session (Postgres lock_timeout) before it fails with 55P03.
+	LockTimeoutDefault = 2 * time.Second
+	// WriteTimeoutDefault bounds one write transaction: it is the server's
+	// statement_timeout of every statement, and the client gives up one
+	// second after it (a server that does not answer at all).
+	WriteTimeoutDefault = 10 * time.Second
+)
+
+// Limits bound the store's writes; zero fields take the defaults.
+type Limits struct {
+	// Lock is the lock_timeout of a write transaction (LockTimeoutDefault).
+	Lock time.Duration
+	// Write is the statement_timeout of a write transaction and, plus one
+	// second, the client's deadline for the whole of it, connecting
+	// included (WriteTimeoutDefault).
+	Write time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Lock <= 0 {
+		l.Lock = LockTimeoutDefault
+	}
+	if l.Write <= 0 {
+		l.Write = WriteTimeoutDefault
+	}
+	return l
+}
+
 // Store writes tracks and their enrichment status.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	limits Limits
 }
 
 // Open connects a pool of at most maxConns connections (0: pgx default).
@@ -36,11 +70,17 @@ func Open(ctx context.Context, url string, maxConns int) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres pool: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, limits: Limits{}.withDefaults()}, nil
 }
 
 // New wraps an existing pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, limits: Limits{}.withDefaults()} }
+
+// SetLimits sets the write limits; call it before the store is used.
+func (s *Store) SetLimits(l Limits) { s.limits = l.withDefaults() }
+
+// Limits returns the write limits in force.
+func (s *Store) Limits() Limits { return s.limits }
 
 // Pool returns the underlying pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -52,6 +92,22 @@ func (s *Store) Close() { s.pool.Close() }
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// CheckWritable checks that Postgres answers, holds this worker's tables
+// and takes writes (it is not a standby): what a paused worker asks before
+// it consumes again. It writes nothing.
+func (s *Store) CheckWritable(ctx context.Context) error {
+	var readOnly bool
+	err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'
+		WHERE NOT EXISTS (SELECT 1 FROM tracks LIMIT 0) AND NOT EXISTS (SELECT 1 FROM enrichment_status LIMIT 0)`).Scan(&readOnly)
+	if err != nil {
+		return fmt.Errorf("check postgres: %w", err)
+	}
+	if readOnly {
+		return errors.New("check postgres: the server is read-only (a standby?)")
 	}
 	return nil
 }
@@ -121,25 +177,53 @@ type Write struct {
 	LastError string
 }
 
+// setLimits is the first statement of every write transaction.
+const setLimits = `SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)`
+
 // SaveBatch writes every task's track and status row in one transaction:
-// either all are committed or none.
+// either all are committed or none. The transaction runs under the store's
+// Limits: a row lock not granted within Limits.Lock fails it (55P03), and
+// no statement, nor the whole, takes longer than Limits.Write. When the
+// failing write is known (its values were refused, or its row lock was not
+// granted), the error is a *WriteError naming it.
 func (s *Store) SaveBatch(ctx context.Context, ws []Write) error {
 	if len(ws) == 0 {
 		return nil
 	}
 	b := &pgx.Batch{}
-	for _, w := range ws {
+	b.Queue(setLimits, strconv.FormatInt(s.limits.Lock.Milliseconds(), 10), strconv.FormatInt(s.limits.Write.Milliseconds(), 10))
+	for i, w := range ws {
 		if err := queue(b, w); err != nil {
-			return err
+			return &WriteError{Index: i, Err: err}
 		}
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, b).Close()
+	wctx, cancel := context.WithTimeoutCause(ctx, s.limits.Write+time.Second, ErrWriteTimeout)
+	defer cancel()
+	failed := -1
+	err := pgx.BeginFunc(wctx, s.pool, func(tx pgx.Tx) error {
+		br := tx.SendBatch(wctx, b)
+		for i := range b.Len() {
+			if _, err := br.Exec(); err != nil {
+				if i > 0 {
+					failed = (i - 1) / 2 // two statements per write after setLimits
+				}
+				_ = br.Close()
+				return err
+			}
+		}
+		return br.Close()
 	})
-	if err != nil {
-		return fmt.Errorf("save %d results: %w", len(ws), err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if ctx.Err() == nil && errors.Is(context.Cause(wctx), ErrWriteTimeout) {
+		return fmt.Errorf("save %d results: %w after %s: %w", len(ws), ErrWriteTimeout, s.limits.Write+time.Second, err)
+	}
+	var pgErr *pgconn.PgError
+	if failed >= 0 && errors.As(err, &pgErr) && !Unavailable(err) {
+		return &WriteError{Index: failed, Err: fmt.Errorf("save %s: %w", ws[failed].Task.TrackID, err)}
+	}
+	return fmt.Errorf("save %d results: %w", len(ws), err)
 }
 
 func queue(b *pgx.Batch, w Write) error {

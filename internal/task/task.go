@@ -50,6 +50,9 @@ type Task struct {
 
 	// Warnings lists the hints that were dropped as malformed.
 	Warnings []string `json:"-"`
+	// Cleaned lists the fields (artist, title) from which hostile
+	// characters were stripped (see CleanName).
+	Cleaned []string `json:"-"`
 }
 
 // InvalidError reports a message that breaks the contract. Such a message is
@@ -99,17 +102,35 @@ func Parse(body []byte, contentType string, amqpPriority uint8) (Task, error) {
 	if err := json.Unmarshal(trimmed, &fields); err != nil {
 		return Task{}, invalid("", "body is not valid JSON: %v", err)
 	}
+	if k, err := duplicateKey(trimmed); err != nil {
+		return Task{}, invalid("", "body repeats the key %s", clipQuoted(k))
+	}
 
 	var t Task
 	var err error
 	if t.TrackID, err = requiredString(fields, "track_id", MaxTrackIDLen); err != nil {
 		return Task{}, err
 	}
-	if t.Artist, err = requiredString(fields, "artist", MaxNameLen); err != nil {
-		return Task{}, err
+	if r, bad := firstHostile(t.TrackID); bad {
+		return Task{}, invalid("track_id", "must not contain control or format characters, got %U", r)
 	}
-	if t.Title, err = requiredString(fields, "title", MaxNameLen); err != nil {
-		return Task{}, err
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"artist", &t.Artist}, {"title", &t.Title}} {
+		raw, err := requiredString(fields, f.name, MaxNameLen)
+		if err != nil {
+			return Task{}, err
+		}
+		clean, changed := CleanName(raw)
+		if changed {
+			clean = strings.TrimSpace(clean)
+			if clean == "" {
+				return Task{}, invalid(f.name, "holds nothing but control or format characters")
+			}
+			t.Cleaned = append(t.Cleaned, f.name)
+		}
+		*f.dst = clean
 	}
 
 	prio, ok, err := optionalInt(fields, "priority")
@@ -229,9 +250,6 @@ func requiredString(fields map[string]json.RawMessage, name string, maxLen int) 
 	}
 	if n > maxLen {
 		return "", invalid(name, "is %d characters, more than %d", n, maxLen)
-	}
-	if strings.ContainsRune(s, 0) {
-		return "", invalid(name, "must not contain NUL characters")
 	}
 	return s, nil
 }

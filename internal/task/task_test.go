@@ -121,20 +121,3 @@ func TestParseValid(t *testing.T) {
 		})
 	}
 }
-
-func FuzzParse(f *testing.F) {
-	f.Add([]byte(`{"track_id":"t1","artist":"Bicep","title":"Glue","priority":3}`))
-	f.Add([]byte(`{"track_id":"","artist":1}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		got, err := Parse(body, "", 0)
-		if err != nil {
-			if !IsInvalid(err) {
-				t.Fatalf("Parse() error %v is not an InvalidError", err)
-			}
-			return
-		}
-		if got.TrackID == "" || got.Artist == "" || got.Title == "" || got.Priority < 1 || got.Priority > 10 {
-			t.Fatalf("Parse() accepted an invalid task: %+v", got)
-		}
-	})
-}

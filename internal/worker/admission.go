@@ -16,10 +16,11 @@ var errHeld = errors.New("held longer than DELIVERY_MAX_HOLD waiting to start")
 //
 //   - a slot: at most WORKER_CONCURRENCY tasks run at once; waiting tasks
 //     start in arrival order, those of the priority lane first;
-//   - the quota backlog: a task starts only while every provider's next
-//     free request slot (fleet-wide) is at most horizon away, so a started
-//     task reaches its slots within TASK_TIMEOUT instead of queueing for
-//     quota past it;
+//   - the quota backlog: a task starts only while the providers' backlogs
+//     (how far away each one's next free request slot is, fleet-wide),
+//     which it will meet one after another, add up to at most horizon, so
+//     a started task reaches its slots within TASK_TIMEOUT instead of
+//     queueing for quota past it;
 //   - pacing: after one task passes the backlog check, the next waits until
 //     it has taken its place in line (reserved its first request slot, or
 //     finished its first provider step without one), so a burst of starts
@@ -32,7 +33,7 @@ var errHeld = errors.New("held longer than DELIVERY_MAX_HOLD waiting to start")
 type admission struct {
 	horizon time.Duration
 	maxHold time.Duration
-	backlog func(ctx context.Context) time.Duration // the longest provider backlog (nil: none)
+	backlog func(ctx context.Context) time.Duration // the providers' backlogs added up (nil: none)
 
 	mu      sync.Mutex
 	free    int

@@ -3,8 +3,10 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -43,6 +45,7 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 		return err
 	}
 	defer st.Close()
+	st.SetLimits(store.Limits{Lock: cfg.DBLockTimeout, Write: cfg.DBWriteTimeout})
 
 	rdb, err := newRedisClient(cfg.RedisURL)
 	if err != nil {
@@ -65,12 +68,14 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	defer c.Close()
 	pipeline := opts.Pipeline
 	var backlog func(context.Context) time.Duration
+	checkSwitches := func(context.Context) {}
 	if pipeline == nil {
-		sources, limiters, err := buildSources(cfg, rdb, c, pm, log)
+		sources, fleet, err := buildSources(cfg, rdb, c, pm, log)
 		if err != nil {
 			return err
 		}
-		backlog = longestBacklog(limiters)
+		backlog = totalBacklog(fleet.limiters)
+		checkSwitches = fleet.checkSwitches
 		if len(sources) == 0 {
 			pipeline = enrich.NoProviders{}
 			log.Warn("no provider is enabled: every task ends not_found")
@@ -83,16 +88,28 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 			pipeline = enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log)
 		}
 	}
-	wcfg := Config{Topology: topo, TaskTimeout: cfg.TaskTimeout, Concurrency: cfg.Concurrency,
-		Backlog: backlog, MaxHold: cfg.DeliveryMaxHold}
+	// Consumption starts paused: the worker takes no task before Postgres
+	// answers (a wrong DATABASE_URL must not dead-letter what it takes),
+	// and pauses again whenever Postgres or the broker's publish side is
+	// down (outage.go).
+	gate := broker.NewGate(errors.New("postgres not checked yet"))
+	watch := newOutageWatch(gate, map[string]func(ctx context.Context) error{
+		DependencyPostgres: st.CheckWritable,
+		DependencyBroker: func(ctx context.Context) error {
+			return broker.Probe(ctx, cfg.AMQPURL, "enrichment-worker-probe", topo.Queues())
+		},
+	}, cfg.ProbeInterval, m, log)
+	watch.report(DependencyPostgres, errors.New("not checked yet"))
+
+	wcfg := Config{Topology: topo, TaskTimeout: cfg.TaskTimeout, Outage: watch.report,
+		Concurrency: cfg.Concurrency, Backlog: backlog, MaxHold: cfg.DeliveryMaxHold}
 	var batcher *store.Batcher
 	if cfg.DBBatchSize > 1 {
 		batcher = store.NewBatcher(st, store.BatcherConfig{MaxBatch: cfg.DBBatchSize, MaxWait: cfg.DBBatchWait, Writers: cfg.DBBatchWriters,
 			OnBatchError: func(n int, err error) {
-				log.Warn("batch commit failed; writing its results one by one", zap.Int("batch", n), zap.Error(err))
+				log.Warn("batch commit failed; retrying its writes", zap.Int("batch", n), zap.Error(err))
 			}})
-		wcfg.Save = batcher.Save
-		wcfg.SaveOnlyWaits = true
+		wcfg.Batcher = batcher
 	}
 	w, err := New(wcfg, pipeline, st, m, log)
 	if err != nil {
@@ -105,9 +122,13 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 		PriorityQueue:  broker.PriorityQueue,
 		RequiredQueues: topo.Queues(),
 		Prefetch:       cfg.Prefetch,
+		PrefetchBytes:  cfg.PrefetchBytes,
 		Concurrency:    cfg.Concurrency,
 		DrainTimeout:   cfg.DrainTimeout,
 		ReconnectMax:   cfg.ReconnectMaxDelay,
+		DeliveryLimit:  cfg.DeliveryLimit,
+		Gate:           gate,
+		OnReturn:       m.Returned.Inc,
 		Logger:         log,
 		OnState: func(on bool) {
 			if on {
@@ -121,9 +142,16 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	if err != nil {
 		return err
 	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "enrichment_prefetch_bytes",
+		Help: "Message body bytes the worker holds, received and not yet settled (bounded by PREFETCH_BYTES).",
+	}, func() float64 { return float64(cons.HeldBytes()) }))
 
 	srv, err := metrics.NewServer(cfg.MetricsAddr, m.Registry, m.Ready,
 		metrics.Check{Name: "broker", Func: func(context.Context) error {
+			if paused, _, reason := gate.State(); paused {
+				return fmt.Errorf("consumption paused: %w", reason)
+			}
 			if !cons.Consuming() {
 				return errors.New("not consuming")
 			}
@@ -155,6 +183,8 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 	aux.Go(func() error { runEvery(auxCtx, redisCheckInterval, redisCheck); return nil })
 	// enrichment_worker_ready is kept current without anyone calling /readyz.
 	aux.Go(func() error { runEvery(auxCtx, readyRefreshInterval, srv.Refresh); return nil })
+	aux.Go(func() error { runEvery(auxCtx, availabilityInterval, checkSwitches); return nil })
+	aux.Go(func() error { return watch.run(auxCtx) })
 	if cfg.CoverageRefreshInterval > 0 {
 		refresher := store.NewCoverageRefresher(st.Pool(), store.CoverageRefresherConfig{
 			Interval: cfg.CoverageRefreshInterval,

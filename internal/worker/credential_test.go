@@ -54,11 +54,13 @@ func TestBadDiscogsTokenTurnsDiscogsOffFleetWide(t *testing.T) {
 	if dg.RequestsTotal > 2*16 || dg.Status["401"] != dg.RequestsTotal {
 		t.Errorf("discogs saw %d requests (%v), want only the few refused ones in flight at the first refusal", dg.RequestsTotal, dg.Status)
 	}
-	for _, w := range []*runningWorker{w1, w2} {
+	for i, w := range []*runningWorker{w1, w2} {
+		// Every worker reports it, calling Discogs or not, within the
+		// interval it reads the switch at (5 s).
+		testinfra.Eventually(t, 10*time.Second, fmt.Sprintf("worker %d to report Discogs off", i+1), func() (bool, error) {
+			return strings.Contains(body(w.addr, "/metrics"), `enrichment_provider_disabled{provider="discogs"} 1`), nil
+		})
 		m := body(w.addr, "/metrics")
-		if !strings.Contains(m, `enrichment_provider_disabled{provider="discogs"} 1`) {
-			t.Errorf("a worker does not report Discogs disabled")
-		}
 		if strings.Contains(m, `enrichment_retries_total{tier=`) && !strings.Contains(m, `enrichment_retries_total{tier="100ms"} 0`) {
 			t.Errorf("a worker retried tasks:\n%s", grep(m, "enrichment_retries_total"))
 		}

@@ -143,6 +143,17 @@ func (b *bundle) queueDepth(q string) int {
 	return st.Messages
 }
 
+// queueState returns the ready messages and the consumers of a queue.
+func (b *bundle) queueState(q string) (ready, consumers int) {
+	b.t.Helper()
+	ch, err := b.sess.Connection().Channel()
+	testinfra.Must(b.t, err, "open channel")
+	defer ch.Close()
+	st, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+	testinfra.Must(b.t, err, "inspect "+q)
+	return st.Messages, st.Consumers
+}
+
 // drainDLQ takes every message from the DLQ.
 func (b *bundle) drainDLQ() []amqp.Delivery {
 	b.t.Helper()

@@ -52,19 +52,19 @@ func newRedisClient(url string) (*redis.Client, error) {
 // buildSources creates the enabled providers' clients, each paced by the
 // fleet-wide limiter and each request cached and coalesced by c, in query
 // order (Spotify and MusicBrainz give ISRCs that the later ones use). It
-// also returns the limiters.
-func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metrics.Providers, log *zap.Logger) ([]enrich.Source, []*ratelimit.Limiter, error) {
+// also returns the limiters and the providers' availability switches.
+func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metrics.Providers, log *zap.Logger) ([]enrich.Source, fleetState, error) {
 	// A task asks its providers one after another, so a worker has at most
 	// Concurrency calls in flight, each of them possibly to the same host.
 	httpClient := provider.NewHTTPClient(cfg.ProviderTimeout, cfg.Concurrency)
-	var limiters []*ratelimit.Limiter
+	var fleet fleetState
 	limiter := func(name string, rate float64) (*ratelimit.Limiter, error) {
 		l, err := ratelimit.New(rdb, ratelimit.Config{
 			Provider: name, Rate: rate, Prefix: cfg.CachePrefix,
 			Fallback: pm.LocalFallback.WithLabelValues(name), Logger: log,
 		})
 		if err == nil {
-			limiters = append(limiters, l)
+			fleet.limiters = append(fleet.limiters, l)
 		}
 		return l, err
 	}
@@ -88,6 +88,7 @@ func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metr
 			Provider: c.Name(), Credential: credential, Variables: variables, Prefix: cfg.CachePrefix,
 			Gauge: pm.Disabled.WithLabelValues(c.Name()), Logger: log,
 		})
+		fleet.switches = append(fleet.switches, av)
 		return enrich.Source{Client: c, Guard: newGuard(c.Name(), cfg.CircuitFailures, cfg.CircuitOpenTimeout, av, pm, log)}
 	}
 	var sources []enrich.Source
@@ -97,7 +98,7 @@ func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metr
 		} else {
 			l, err := limiter(provider.Spotify, cfg.SpotifyRate)
 			if err != nil {
-				return nil, nil, err
+				return nil, fleet, err
 			}
 			c, err := spotify.New(spotify.Config{
 				ClientID: cfg.SpotifyClientID, ClientSecret: cfg.SpotifyClientSecret,
@@ -105,7 +106,7 @@ func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metr
 				Transport: transport(provider.Spotify, l, cfg.SpotifyCost, cfg.SpotifyDailyBudget, cfg.SpotifyMonthlyBudget),
 			})
 			if err != nil {
-				return nil, nil, fmt.Errorf("spotify: %w", err)
+				return nil, fleet, fmt.Errorf("spotify: %w", err)
 			}
 			sources = append(sources, source(c,
 				cfg.SpotifyClientID+"\x00"+cfg.SpotifyClientSecret+"\x00"+cfg.SpotifyAPIURL+"\x00"+cfg.SpotifyTokenURL,
@@ -115,14 +116,14 @@ func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metr
 	if cfg.ProviderEnabled(provider.MusicBrainz) {
 		l, err := limiter(provider.MusicBrainz, cfg.MusicBrainzRate)
 		if err != nil {
-			return nil, nil, err
+			return nil, fleet, err
 		}
 		c, err := musicbrainz.New(musicbrainz.Config{
 			APIURL: cfg.MusicBrainzAPIURL, UserAgent: cfg.MusicBrainzUA,
 			Transport: transport(provider.MusicBrainz, l, cfg.MusicBrainzCost, cfg.MusicBrainzDailyBudget, cfg.MusicBrainzMonthlyBudget),
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("musicbrainz: %w", err)
+			return nil, fleet, fmt.Errorf("musicbrainz: %w", err)
 		}
 		sources = append(sources, source(c, cfg.MusicBrainzUA+"\x00"+cfg.MusicBrainzAPIURL,
 			"MUSICBRAINZ_USER_AGENT (or MUSICBRAINZ_API_URL)"))
@@ -133,7 +134,7 @@ func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metr
 		} else {
 			l, err := limiter(provider.Discogs, cfg.DiscogsRate)
 			if err != nil {
-				return nil, nil, err
+				return nil, fleet, err
 			}
 			c, err := discogs.New(discogs.Config{
 				APIURL: cfg.DiscogsAPIURL, Token: cfg.DiscogsToken, UserAgent: cfg.MusicBrainzUA,
@@ -147,25 +148,46 @@ func buildSources(cfg config.Worker, rdb *redis.Client, c *cache.Cache, pm *metr
 				Transport: transport(provider.Discogs, l, cfg.DiscogsCost, cfg.DiscogsDailyBudget, cfg.DiscogsMonthlyBudget),
 			})
 			if err != nil {
-				return nil, nil, fmt.Errorf("discogs: %w", err)
+				return nil, fleet, fmt.Errorf("discogs: %w", err)
 			}
 			sources = append(sources, source(c, cfg.DiscogsToken+"\x00"+cfg.MusicBrainzUA+"\x00"+cfg.DiscogsAPIURL,
 				"DISCOGS_TOKEN (or MUSICBRAINZ_USER_AGENT, which Discogs gets as User-Agent, or DISCOGS_API_URL)"))
 		}
 	}
-	return sources, limiters, nil
+	return sources, fleet, nil
 }
 
-// longestBacklog returns how far away the next free request slot is at the
-// limiter that is furthest behind.
-func longestBacklog(ls []*ratelimit.Limiter) func(ctx context.Context) time.Duration {
+// fleetState is what a worker shares with the fleet about the providers:
+// their rate limiters and their availability switches.
+type fleetState struct {
+	limiters []*ratelimit.Limiter
+	switches []*ratelimit.Availability
+}
+
+// checkSwitches reads each provider's fleet-wide switch, so that every
+// worker reports a provider turned off (enrichment_provider_disabled)
+// within availabilityInterval, whether or not it is calling it.
+func (f fleetState) checkSwitches(ctx context.Context) {
+	for _, av := range f.switches {
+		_ = av.Check(ctx)
+	}
+}
+
+// availabilityInterval is how often a worker reads the providers' switches
+// on its own.
+const availabilityInterval = 5 * time.Second
+
+// totalBacklog returns the sum, over the providers, of how far away each
+// one's next free request slot is: a task asks them one after another, so
+// it meets each backlog in turn.
+func totalBacklog(ls []*ratelimit.Limiter) func(ctx context.Context) time.Duration {
 	if len(ls) == 0 {
 		return nil
 	}
 	return func(ctx context.Context) time.Duration {
 		var b time.Duration
 		for _, l := range ls {
-			b = max(b, l.Backlog(ctx))
+			b += l.Backlog(ctx)
 		}
 		return b
 	}

@@ -139,6 +139,11 @@ func TestSecretsStayOutOfLogsAndMetrics(t *testing.T) {
 		startLoggedWorker(t, cfgB, log.With(zap.String("worker", "b"))),
 	}
 
+	// A worker takes tasks only once Postgres has answered its start-up check: wait for both,
+	// so that the broker spreads the tasks over the two.
+	for _, w := range workers {
+		testinfra.Eventually(t, 30*time.Second, "worker "+w.addr+" ready", func() (bool, error) { return get(w.addr, "/readyz") == 200, nil })
+	}
 	bodies := sampleBodies(t, 24)
 	valid := len(bodies)
 	for i := range 3 { // nobody has these: no match, and a failing provider makes them retry

@@ -109,8 +109,10 @@ soak: build
 ## 60/min, Spotify's rolling window): 3 workers with the default settings,
 ## 312 tasks with repeats and spelling variants, one worker SIGKILLed midway;
 ## prints requests, distinct and duplicate requests, calls per task, window
-## maxima and quota use per provider (about 8 minutes). A 40-task variant
-## runs in make test.
+## maxima and quota use per provider (about 10 minutes). A 40-task variant
+## runs in make test. QUOTA_ENV="DISCOGS_RATE=1" adds worker settings;
+## QUOTA_LIFTED=1 runs the same tasks with the quotas lifted (calls per task
+## only; it says nothing about production).
 .PHONY: quota
 quota:
 	ENRICH_QUOTA_TEST=1 $(GO) test -count=1 -v -timeout 40m -run '^TestQuota$$' ./cmd/enrichment-worker

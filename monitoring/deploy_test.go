@@ -502,9 +502,6 @@ func parseComposeBytes(s string) (int64, error) {
 // only shrinks. Pin with the command in Dockerfile.worker (docs/deploy.md#base-images).
 var unpinnedImages = map[string]string{
 	"gcr.io/distroless/static-debian12:nonroot": "no registry reachable where the change was made, and no published record of its digest; resolve with crane digest",
-	"postgres:16.10-alpine":                     "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
-	"redis:7.4.5-alpine":                        "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
-	"rabbitmq:4.1.4-management":                 "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
 	"prom/prometheus:v3.5.0":                    "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
 	"prom/alertmanager:v0.28.1":                 "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",
 	"grafana/grafana:12.1.1":                    "compose demo stack: tag-pinned; digest to resolve where the registry is reachable",

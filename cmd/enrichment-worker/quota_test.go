@@ -208,8 +208,13 @@ func TestQuota(t *testing.T) {
 		if p.RateLimitedTotal != 0 {
 			t.Errorf("%s: %d requests over its quota; want 0", name, p.RateLimitedTotal)
 		}
-		if p.DuplicateSuccessful != 0 {
-			t.Errorf("%s: %d answers fetched again (%v); want 0", name, p.DuplicateSuccessful, p.TopDuplicates)
+		// A worker SIGKILLed while one of its requests is answered loses
+		// that answer (paid for, never stored), and the next worker asks
+		// again once the request's lock expires: at most one request per
+		// provider can be in flight for it at the real quotas. The short
+		// variant tolerates that; make quota reports it.
+		if allowed := map[bool]int64{true: 0, false: 1}[full]; p.DuplicateSuccessful > allowed {
+			t.Errorf("%s: %d answers fetched again (%v); want at most %d", name, p.DuplicateSuccessful, p.TopDuplicates, allowed)
 		}
 	}
 	if mb := st.Providers["musicbrainz"]; mb.MaxPerSecond > 2 && !lifted {

@@ -54,22 +54,26 @@ func evaluate(t *testing.T) (tuning, holdout *Report) {
 	return result[0], result[1]
 }
 
-// TestEvalFloors keeps the floors at the default threshold: on the first 610
-// lines issue 4's (precision ≥ 0.98, recall ≥ 0.92 for every provider, better
-// than the first-hit baseline on both), and no provider request for a
-// placeholder in any set.
+// TestEvalFloors keeps the floors at the default threshold: on the tuning set
+// and on the sealed hold-out alike, issue 16's (precision ≥ 0.99 and recall ≥
+// 0.95 for every provider, better than the first-hit baseline on both); on
+// the first 610 lines no wrong id at all (their precision before issue 16);
+// and no provider request for a placeholder in any set.
 func TestEvalFloors(t *testing.T) {
 	tuning, holdout := evaluate(t)
 	if tuning.Cases < 700 || holdout.Cases < 120 {
 		t.Errorf("%d tuning and %d hold-out cases, want at least 700 and 120", tuning.Cases, holdout.Cases)
 	}
-	if err := tuning.CheckFloorsAt("cases.jsonl", FloorPrecision4, FloorRecall4); err != nil {
-		t.Errorf("%s: %v\n%s", tuning.Name, err, tuning.String())
-	}
 	for _, r := range []*Report{tuning, holdout} {
-		if r.PlaceholderCases == 0 || r.PlaceholderRequests != 0 {
-			t.Errorf("%s: %d provider calls for %d placeholder cases, want 0 for at least one", r.Name, r.PlaceholderRequests, r.PlaceholderCases)
+		if r.PlaceholderCases == 0 {
+			t.Errorf("%s: no placeholder case", r.Name)
 		}
+		if err := r.CheckFloors(); err != nil {
+			t.Errorf("%s: %v\n%s", r.Name, err, r.String())
+		}
+	}
+	if err := tuning.CheckFloorsAt("cases.jsonl", FloorPrecisionFirst610, FloorRecall4); err != nil {
+		t.Errorf("the first 610 lines: %v", err)
 	}
 }
 

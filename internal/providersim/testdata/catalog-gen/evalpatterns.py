@@ -151,7 +151,9 @@ dict(q=[("Bicep", "Apricots", "@bicep--apricots--extended-mix", {"dur": "want"},
         ("Stephan Bodzin", "Zulu", "@stephan-bodzin--zulu--original", {"dur": "want"}, "sealed: plain title with the original's duration; an extended mix exists"),
         ("Solomun", "Customer Is King", "@solomun--customer-is-king--original", {"dur": "want"}, "sealed: plain title with the original's duration; an extended mix exists"),
         ("Kerri Chandler", "Rain", None, {"dur": "@kerri-chandler--rain--mind-against-remix"}, "sealed: plain title whose duration fits only a named remix: never the remix"),
-        ("Prospa", "Prayer", None, {"dur": "@prospa--prayer--patrick-topping-remix"}, "sealed: plain title whose duration fits only a named remix: never the remix")]),
+        # hold-089 replaced after the post-mortem of the first hold-out run (docs/matching.md):
+        # "Prospa - Prayer" with the remix's length was mislabelled, its original is as long.
+        ("Plastikman", "Spastik", None, {"dur": "@plastikman--spastik--ame-remix"}, "sealed: plain title whose duration fits only a named remix: never the remix")]),
 
 # ---------------------------------------------------------------- former names, aliases, diacritics
 dict(a="The Chemical Brothers", cred={"The Chemical Brothers": "The Dust Brothers"}, t="Song To The Siren", y=1992, fam=13,
@@ -166,7 +168,8 @@ dict(a="Caribou", cred={"Caribou": "Manitoba"}, t="Jacknuggeted", y=2003, fam=1,
 dict(a="Charlotte de Witte feat. Oscar And The Wolf", cred={"Charlotte de Witte": "Raving George"}, t="You're Mine", y=2016, fam=7,
      v=["", "Extended Mix"], r=["single: |Extended Mix"],
      q=[("Raving George feat. Oscar And The Wolf", "You're Mine", "", {}, "sealed: Charlotte de Witte's former name, as the record credits it"),
-        ("Charlotte de Witte", "You're Mine (Extended Mix)", "Extended Mix", {}, "sealed: today's name; guest left out"),
+        # hold-096 replaced after the post-mortem of the first hold-out run (docs/matching.md)
+        ("Charlotte de Witte", "You're Mine", "", {}, "sealed: today's name; guest left out"),
         ("Raving George", "Youre Mine", "", {"dur": "want"}, "sealed: the former name; apostrophe dropped; guest left out")]),
 dict(a="µ-Ziq", t="Hasty Boom Alert", y=1997, fam=1,
      v=["", "Radio Edit"], r=["single: |Radio Edit"],
@@ -190,7 +193,8 @@ dict(a="Björk", t="Hyperballad", y=1996, fam=1, kind="pop",
 dict(a="Étienne de Crécy", t="Am I Wrong", y=2000, fam=4,
      v=["", "Radio Edit"], r=["single: |Radio Edit"],
      q=[("Etienne de Crecy", "Am I Wrong", "", {}, "sealed: diacritics dropped")]),
-dict(q=[("RÜFÜS", "Innerbloom", "@rufus-du-sol--innerbloom--original", {}, "sealed: the band's former name"),
+# hold-108 replaced after the post-mortem of the first hold-out run (docs/matching.md)
+dict(q=[("RÜFÜS", "Innerbloom (What So Not Remix)", "@rufus-du-sol--innerbloom--what-so-not-remix", {}, "sealed: the band's former name; remix"),
         ("DJ Tiesto", "Traffic", "@tiesto--traffic--original", {}, "sealed: the former name, diacritics dropped"),
         ("Royksopp", "Eple", "@royksopp--eple--original", {}, "sealed: diacritics dropped"),
         ("Trentemoller", "Miss You", "@trentemoller--miss-you--original", {"dur": "want"}, "sealed: diacritics dropped"),
@@ -404,6 +408,15 @@ dict(q=[("ARTBAT x WhoMadeWho", "Closer", "@artbat-whomadewho--closer--original"
         ("Henrik Schwarz x Ame x Dixon", "Where We At (Version 1)", "@henrik-schwarz-ame-dixon--where-we-at-version-1--original", {}, "tuning: 'x' for ',' and '&'"),
         ("Swedish House Mafia x John Martin", "Don't You Worry Child (Extended Mix)", "@swedish-house-mafia--don-t-you-worry-child--extended-mix", {}, "tuning: the guest written with 'x'"),
         ("Axwell x Ingrosso", "More Than You Know", "@axwell-ingrosso--more-than-you-know--original", {}, "tuning: 'x' for 'Λ'")]),
+
+# ---------------------------------------------------------------- read in the hold-out's post-mortem
+# The three hold-out lines whose misses were read after the first hold-out run (docs/matching.md,
+# "The sealed hold-out"): no longer sealed, so they are tuning lines now.
+dict(q=[("Prospa", "Prayer", "@prospa--prayer--original", {"dur": "@prospa--prayer--patrick-topping-remix"},
+         "tuning: plain title whose duration fits the original and a named remix alike: the original (was hold-089, mislabelled no match)"),
+        ("Charlotte de Witte", "You're Mine (Extended Mix)", "@charlotte-de-witte--you-re-mine--extended-mix", {},
+         "tuning: today's name for a record MusicBrainz credits to the former one; guest left out (was hold-096)"),
+        ("RÜFÜS", "Innerbloom", "@rufus-du-sol--innerbloom--original", {}, "tuning: the band's former name, which only MusicBrainz knows, and MusicBrainz lacks the song (was hold-108)")]),
 ]
 
 TUNING_PLACEHOLDERS = [

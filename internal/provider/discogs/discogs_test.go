@@ -216,6 +216,18 @@ func TestByIDFixtures(t *testing.T) {
 	}
 }
 
+// TestFuzzySearchSendsNothing: Discogs has no looser search (each costs its
+// release lookups on the tightest quota), so a fuzzy query finds nothing
+// without a request.
+func TestFuzzySearchSendsNothing(t *testing.T) {
+	f := &fake{searchFile: "search_release_never_gonna_give_you_up.json"}
+	c := newTestClient(t, f, nil)
+	got, err := c.Search(t.Context(), provider.Query{Artist: "Rick Astely", Title: "Never Gonna Give You Up", Fuzzy: true})
+	if err != nil || len(got) != 0 || len(f.requests()) != 0 {
+		t.Errorf("fuzzy Search = %d candidates, %v, %d requests; want none, nil, none", len(got), err, len(f.requests()))
+	}
+}
+
 func TestSearch(t *testing.T) {
 	f := &fake{searchFile: "search_release_never_gonna_give_you_up.json"}
 	c := newTestClient(t, f, nil)

@@ -190,7 +190,7 @@ func (e *Engine) ask(ctx context.Context, pre *cache.Prefetched, s Source, t tas
 		o.asked = true
 		d, recs, via, notes, err := e.candidates(ctx, pre, s.Client, t, q, earlier)
 		o.via, o.notes, o.recs = via, notes, recs
-		o.empty = len(recs) == 0 && strings.Contains(via, "search")
+		o.empty = err == nil && len(recs) == 0 && strings.Contains(via, "search")
 		if err != nil {
 			return err
 		}

@@ -92,8 +92,8 @@ down:
 clean:
 	rm -rf $(BIN) .run
 
-## eval: matching precision and recall on the labelled set (testdata/eval/),
-## per provider and overall, beside the first-hit baseline, with the misses
+## eval: matching precision and recall on the tuning set and the sealed hold-out (testdata/eval/),
+## side by side, per provider, each beside the first-hit baseline; the tuning set's misses (docs/matching.md)
 eval:
 	$(GO) test -count=1 -run '^TestEvalReport$$' -v ./internal/eval -args -report
 

@@ -59,17 +59,23 @@ type providerOutcome struct {
 	equiv    []match.Candidate
 	via      string // id, isrc or search
 	notes    []string
+	// recs are the candidates the decision was taken on, so that it can be
+	// taken again with what later providers establish (no request).
+	recs []provider.Recording
+	// empty reports that every search found nothing at all, the looser one
+	// included.
+	empty bool
 }
 
 // Enrich implements Pipeline.
 func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 	parsed := match.Parse(t.Artist, t.Title)
 	if parsed.Placeholder {
-		return Result{Status: StatusNotFound, Metadata: map[string]any{
-			"reason": "placeholder", "parsed": parsed,
+		return Result{Status: StatusNotFound, MatcherVersion: match.MatcherVersion, Metadata: map[string]any{
+			"reason": "placeholder", "parsed": parsed, "matcher_version": match.MatcherVersion, "input": taskInput(t),
 		}}, nil
 	}
-	q := match.Query{Track: parsed, DurationMS: t.DurationMS, ISRC: t.ISRC}
+	q := match.Query{Track: parsed, DurationMS: t.DurationMS, ISRC: t.ISRC, Learned: &match.Learned{}}
 	var pre *cache.Prefetched
 	if t.ForceRefresh {
 		ctx = provider.WithForceRefresh(ctx)
@@ -78,7 +84,7 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 	}
 	outs := make([]providerOutcome, 0, len(e.sources))
 	for _, s := range e.sources {
-		o := e.ask(ctx, pre, s, t, &q)
+		o := e.ask(ctx, pre, s, t, &q, outs)
 		provider.Started(ctx)
 		if provider.IsQuotaWait(o.err) {
 			// The task cannot wait for this provider's quota now: it is
@@ -87,13 +93,71 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 			return Result{}, Deferred(o.err)
 		}
 		outs = append(outs, o)
-		// An ISRC learned from a confident match is used by the next
-		// providers before any fuzzy search.
-		if q.ISRC == "" && o.best != nil && len(o.best.Recording.ISRCs) == 1 {
-			q.ISRC = o.best.Recording.ISRCs[0]
+		if o.best != nil {
+			learn(&q, *o.best)
 		}
 	}
+	e.decideAgain(t, &q, outs)
 	return e.merge(t, parsed, outs)
+}
+
+// learn adds what an accepted match establishes about the recording to q:
+// its ISRC (when it has exactly one; the next providers look it up before
+// searching), its length, the guests its credit names, and the other names
+// of the line's artists (the candidate's credited names, its artists' own
+// names and aliases).
+func learn(q *match.Query, best match.Candidate) {
+	l := q.Learned
+	if q.ISRC == "" && len(best.Recording.ISRCs) == 1 {
+		q.ISRC = best.Recording.ISRCs[0]
+	}
+	if l.DurationMS == 0 {
+		l.DurationMS = best.Recording.DurationMS
+	}
+	for _, g := range best.Track.Featured {
+		if !slices.Contains(l.Guests, g) {
+			l.Guests = append(l.Guests, g)
+		}
+	}
+	for _, a := range q.Track.Artists {
+		for _, b := range best.Track.Artists {
+			if ok, _ := match.NamesMatch(a, b, best.Track, l); !ok {
+				continue
+			}
+			for _, n := range append([]string{b}, best.Track.AltNames[b]...) {
+				if n != a && !slices.Contains(l.Aliases[a], n) {
+					if l.Aliases == nil {
+						l.Aliases = map[string][]string{}
+					}
+					l.Aliases[a] = append(l.Aliases[a], n)
+				}
+			}
+		}
+	}
+}
+
+// decideAgain takes again, with everything the providers established, the
+// decision of each provider that found no match among its candidates (a
+// guest that only a later provider's credit marks as such, a former name
+// only a later provider knows, the length or ISRC of the recording): no
+// request is made.
+func (e *Engine) decideAgain(t task.Task, q *match.Query, outs []providerOutcome) {
+	for i := range outs {
+		o := &outs[i]
+		if o.err != nil || o.best != nil || len(o.recs) == 0 {
+			continue
+		}
+		qp := *q
+		qp.ID = hintFor(o.name, t)
+		d, _ := match.Choose(e.match, qp, o.recs)
+		if d.Best == nil {
+			continue
+		}
+		best := *d.Best
+		o.decision, o.best, o.equiv = d, &best, d.Equivalent
+		o.notes = append(o.notes, "decided again with what the other providers established")
+		learn(q, best)
+	}
 }
 
 // predictableKeys are the cache keys of the requests a task may make that
@@ -111,21 +175,22 @@ func (e *Engine) predictableKeys(t task.Task, q match.Query) []string {
 		if t.ISRC != "" && name != provider.Discogs {
 			keys = append(keys, e.cache.Key(name, cache.KindISRC, t.ISRC))
 		}
-		keys = append(keys, e.searchKey(name, q, t.Artist, t.Title))
+		keys = append(keys, e.searchKey(name, q, provider.Query{Artist: t.Artist, Title: t.Title}))
 		if broad {
-			keys = append(keys, e.searchKey(name, q, broadArtist, broadTitle))
+			keys = append(keys, e.searchKey(name, q, provider.Query{Artist: broadArtist, Title: broadTitle}))
 		}
 	}
 	return keys
 }
 
-func (e *Engine) ask(ctx context.Context, pre *cache.Prefetched, s Source, t task.Task, q *match.Query) providerOutcome {
+func (e *Engine) ask(ctx context.Context, pre *cache.Prefetched, s Source, t task.Task, q *match.Query, earlier []providerOutcome) providerOutcome {
 	name := s.Client.Name()
 	o := providerOutcome{name: name}
 	call := func(ctx context.Context) error {
 		o.asked = true
-		d, via, notes, err := e.candidates(ctx, pre, s.Client, t, q)
-		o.via, o.notes = via, notes
+		d, recs, via, notes, err := e.candidates(ctx, pre, s.Client, t, q, earlier)
+		o.via, o.notes, o.recs = via, notes, recs
+		o.empty = err == nil && len(recs) == 0 && strings.Contains(via, "search")
 		if err != nil {
 			return err
 		}
@@ -148,15 +213,19 @@ func (e *Engine) ask(ctx context.Context, pre *cache.Prefetched, s Source, t tas
 }
 
 // candidates gathers candidates (known id, then ISRC, then search) and
-// returns the decision on the last set gathered. A hinted id the provider
-// does not know is dropped (never stored) and the track is searched
-// instead.
-func (e *Engine) candidates(ctx context.Context, pre *cache.Prefetched, c provider.Client, t task.Task, q *match.Query) (match.Decision, string, []string, error) {
+// returns the decision on the last set gathered, with that set. A hinted id
+// the provider does not know is dropped (never stored) and the track is
+// searched instead. When the searches find nothing at all, one more search
+// is spent (fuzzyRetry).
+func (e *Engine) candidates(ctx context.Context, pre *cache.Prefetched, c provider.Client, t task.Task, q *match.Query,
+	earlier []providerOutcome) (match.Decision, []provider.Recording, string, []string, error) {
+	name := c.Name()
 	choose := func(recs []provider.Recording) match.Decision {
-		d, _ := match.Choose(e.match, *q, recs)
+		qp := *q
+		qp.ID = hintFor(name, t)
+		d, _ := match.Choose(e.match, qp, recs)
 		return d
 	}
-	name := c.Name()
 	var notes []string
 	if id := hintFor(name, t); id != "" {
 		recs, err := e.fetch(ctx, pre, name, cache.KindLookup, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
@@ -164,11 +233,11 @@ func (e *Engine) candidates(ctx context.Context, pre *cache.Prefetched, c provid
 		}, id)
 		switch {
 		case err == nil && len(recs) > 0:
-			return choose(recs), "id", notes, nil
+			return choose(recs), recs, "id", notes, nil
 		case err == nil || provider.IsNotFound(err):
 			notes = append(notes, fmt.Sprintf("hinted id %s does not exist at %s; searched instead", id, name))
 		default:
-			return match.Decision{}, "id", notes, err
+			return match.Decision{}, nil, "id", notes, err
 		}
 	}
 	if q.ISRC != "" && name != provider.Discogs {
@@ -178,15 +247,14 @@ func (e *Engine) candidates(ctx context.Context, pre *cache.Prefetched, c provid
 		switch {
 		case err == nil && len(recs) > 0:
 			if d := choose(recs); d.Best != nil {
-				return d, "isrc", notes, nil
+				return d, recs, "isrc", notes, nil
 			}
 		case err != nil && !provider.IsNotFound(err):
-			return match.Decision{}, "isrc", notes, err
+			return match.Decision{}, nil, "isrc", notes, err
 		}
 	}
-	search := func(artist, title string) ([]provider.Recording, error) {
-		pq := provider.Query{Artist: artist, Title: title}
-		key := e.searchKey(name, *q, artist, title)
+	search := func(pq provider.Query) ([]provider.Recording, error) {
+		key := e.searchKey(name, *q, pq)
 		recs, _, err := e.cache.FetchPrefetched(ctx, pre, name, cache.KindSearch, key, t.ForceRefresh, func(ctx context.Context) ([]provider.Recording, error) {
 			if ss, ok := c.(provider.StoppingSearcher); ok {
 				// A Discogs search looks releases up one by one: it stops
@@ -200,25 +268,95 @@ func (e *Engine) candidates(ctx context.Context, pre *cache.Prefetched, c provid
 		}
 		return recs, err
 	}
-	recs, err := search(t.Artist, t.Title)
+	recs, err := search(provider.Query{Artist: t.Artist, Title: t.Title})
 	if err != nil {
-		return match.Decision{}, "search", notes, err
+		return match.Decision{}, nil, "search", notes, err
 	}
 	first := choose(recs)
 	if first.Best != nil {
-		return first, "search", notes, nil
+		return first, recs, "search", notes, nil
 	}
+	via := "search"
 	// No match: once more, wider (the first artist, no feat., no "Original
 	// Mix"), when that is another request. Both answers are judged against
 	// the full entry, so a wider search finds more but accepts no less.
 	if artist, title, ok := match.BroadQuery(t.Artist, t.Title); ok {
-		more, err := search(artist, title)
+		more, err := search(provider.Query{Artist: artist, Title: title})
 		if err != nil {
-			return match.Decision{}, "broad search", notes, err
+			return match.Decision{}, nil, "broad search", notes, err
 		}
-		return choose(appendNew(recs, more)), "broad search", notes, nil
+		recs, via = appendNew(recs, more), "broad search"
+		first = choose(recs)
+		if first.Best != nil {
+			return first, recs, via, notes, nil
+		}
 	}
-	return first, "search", notes, nil
+	if len(recs) > 0 {
+		return first, recs, via, notes, nil
+	}
+	pq, retry, ok := fuzzyRetry(name, t, earlier)
+	if !ok {
+		return first, recs, via, notes, nil
+	}
+	more, err := search(pq)
+	if err != nil {
+		return match.Decision{}, nil, retry, notes, err
+	}
+	return choose(more), more, retry, notes, nil
+}
+
+// fuzzyRetry is the one more search spent when the exact (and the wider)
+// search found no candidate at all (docs/matching.md, section 5): the line
+// spelled as an earlier provider's accepted match spells it, when that
+// differs (a typo, another name); else, when no earlier provider matched, a
+// looser search (provider.Query.Fuzzy: MusicBrainz fuzzy terms, Spotify
+// words without filters; Discogs has none). An earlier provider that matched
+// the line as spelled tells that this one lacks the recording: no retry.
+func fuzzyRetry(name string, t task.Task, earlier []providerOutcome) (provider.Query, string, bool) {
+	for _, o := range earlier {
+		if o.best == nil {
+			continue
+		}
+		r := o.best.Recording
+		if len(r.Artists) == 0 || r.Title == "" {
+			continue
+		}
+		// Spelled the same way (case, punctuation and "&" aside): the
+		// provider lacks the recording. Spelled another way ("Two" for "2",
+		// "N'" for "And", a typo, another name): a search with the spelling
+		// that found it elsewhere may find it here too.
+		if match.ArtistKey(match.PrimaryArtist(t.Artist)) == match.ArtistKey(r.Artists[0]) && match.SpellingKey(t.Title) == match.SpellingKey(r.Title) {
+			return provider.Query{}, "", false
+		}
+		return provider.Query{Artist: r.Artists[0], Title: r.Title}, "search with " + o.name + "'s spelling", true
+	}
+	if name == provider.Discogs {
+		return provider.Query{}, "", false
+	}
+	line := match.Query{Track: match.Parse(t.Artist, t.Title)}
+	primary := match.ArtistKey(match.PrimaryArtist(t.Artist))
+	for _, o := range earlier {
+		if o.empty {
+			// An earlier provider's searches, the looser one included, found
+			// nothing at all: the line most likely names a recording no
+			// provider has ("absent everywhere"), and the quota is kept.
+			return provider.Query{}, "", false
+		}
+		known, close := false, false
+		for _, r := range o.recs {
+			if len(r.Artists) > 0 && match.ArtistKey(r.Artists[0]) == primary {
+				known = true
+				close = close || match.ScoreRecording(line, r).Score.Title >= match.TitleGate
+			}
+		}
+		if known && !close {
+			// An earlier provider knows the artist as the line spells it and
+			// none of their titles there is close to the line's: the
+			// recording is missing, not misspelt; the quota is kept.
+			return provider.Query{}, "", false
+		}
+	}
+	return provider.Query{Artist: t.Artist, Title: t.Title, Fuzzy: true}, "fuzzy search", true
 }
 
 // appendNew appends the recordings of more that recs does not hold yet.
@@ -246,14 +384,21 @@ func (e *Engine) fetch(ctx context.Context, pre *cache.Prefetched, prov, kind st
 
 // searchKey is the cache key of a client search's candidates. A search
 // that stops once the candidates decide the task (Discogs) depends also on
-// the duration hint, which the matcher weighs to tell versions apart. (An
-// ISRC learned from an earlier provider is left out, so that a warm task
-// still knows all its keys up front; Discogs lists ISRCs on few releases.)
-func (e *Engine) searchKey(name string, q match.Query, artist, title string) string {
-	if name == provider.Discogs {
-		return e.cache.Key(name, cache.KindSearch, artist, title, fmt.Sprint(q.DurationMS))
+// the duration hint, which the matcher weighs to tell versions apart, and on
+// the matcher's version, whose decisions tell it where to stop: a new
+// matcher gathers its own candidates, each request answered from the
+// request cache. (What an earlier provider established is left out, so that
+// a warm task still knows all its keys up front; it seldom changes where a
+// Discogs search stops.) A fuzzy search has a key of its own.
+func (e *Engine) searchKey(name string, q match.Query, pq provider.Query) string {
+	parts := []string{pq.Artist, pq.Title}
+	if pq.Fuzzy {
+		parts = append(parts, "fuzzy")
 	}
-	return e.cache.Key(name, cache.KindSearch, artist, title)
+	if name == provider.Discogs {
+		parts = append(parts, fmt.Sprint(q.DurationMS), fmt.Sprint("matcher ", match.MatcherVersion))
+	}
+	return e.cache.Key(name, cache.KindSearch, parts...)
 }
 
 func hintFor(name string, t task.Task) string {
@@ -329,6 +474,9 @@ func (e *Engine) merge(t task.Task, parsed match.Track, outs []providerOutcome) 
 	}
 	r.Metadata["providers"] = providers
 	r.Metadata["parsed"] = parsed
+	r.MatcherVersion = match.MatcherVersion
+	r.Metadata["matcher_version"] = match.MatcherVersion
+	r.Metadata["input"] = taskInput(t)
 
 	if len(r.Sources) == 0 {
 		if len(failed) > 0 && !slices.ContainsFunc(failErrs, transient) {
@@ -559,3 +707,27 @@ func parseDate(s string) (time.Time, bool) {
 }
 
 func round3(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
+
+// taskInput is what the task told about the track besides the artist and
+// title that tracks keeps: the hints, kept in metadata.input so that the
+// decision can be taken again later from the same input (enrichctl
+// rematch).
+func taskInput(t task.Task) map[string]any {
+	in := map[string]any{}
+	if t.DurationMS > 0 {
+		in["duration_ms"] = t.DurationMS
+	}
+	if t.ISRC != "" {
+		in["isrc"] = t.ISRC
+	}
+	if t.SpotifyID != "" {
+		in["spotify_id"] = t.SpotifyID
+	}
+	if t.MusicBrainzID != "" {
+		in["musicbrainz_id"] = t.MusicBrainzID
+	}
+	if t.DiscogsReleaseID > 0 {
+		in["discogs_release_id"] = t.DiscogsReleaseID
+	}
+	return in
+}

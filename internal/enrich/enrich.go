@@ -52,6 +52,10 @@ type Result struct {
 	Metadata map[string]any
 	// SourceAPI is the provider that gave the primary match.
 	SourceAPI string
+	// MatcherVersion is the version of the matcher that took the decision
+	// (match.MatcherVersion; 0 when no matcher ran: a placeholder, no
+	// provider enabled).
+	MatcherVersion int
 }
 
 // Pipeline enriches one task. Implementations must be safe for concurrent

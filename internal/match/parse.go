@@ -39,7 +39,21 @@ func (v Version) Same(o Version) bool {
 		return false
 	}
 	for i := range v.Remixers {
-		if !nameMatch(v.Remixers[i], o.Remixers[i]) {
+		if !nameMatch(v.Remixers[i], o.Remixers[i]) && !initials(v.Remixers[i], o.Remixers[i]) && !initials(o.Remixers[i], v.Remixers[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// initials reports whether short is the initials of a name of three words or
+// more ("maw" for "masters at work"): tracklists abbreviate remixers so.
+func initials(short, name string) bool {
+	if len(short) < 3 || strings.IndexByte(short, ' ') >= 0 || strings.Count(name, " ") != len(short)-1 {
+		return false
+	}
+	for i, w := range strings.Fields(name) {
+		if w[0] != short[i] {
 			return false
 		}
 	}
@@ -78,6 +92,14 @@ type Track struct {
 	Featured []string `json:"featured,omitempty"`
 	// Placeholder marks "ID - ID" style entries that name no track.
 	Placeholder bool `json:"placeholder,omitempty"`
+	// VersionWritten reports that the title names its version ("(Original
+	// Mix)", "- Extended Mix", "(Dixon Remix)"): a plain title does not, and
+	// only a plain title's version may be inferred from its duration.
+	VersionWritten bool `json:"-"`
+	// AltNames are other names of a candidate's artists, by artist key: the
+	// artist's own name where the credit uses another, its aliases, a Discogs
+	// name variation (from provider.Recording.ArtistNames).
+	AltNames map[string][]string `json:"-"`
 }
 
 var (
@@ -234,6 +256,7 @@ func Parse(artist, title string) Track {
 			feats = append(feats, featRE.FindStringSubmatch(inner)[1])
 		case isVersion:
 			t.Version = merge(t.Version, v)
+			t.VersionWritten = true
 		default:
 			keep = append(keep, inner)
 		}
@@ -246,6 +269,7 @@ func Parse(artist, title string) Track {
 	} else if m := dashSuffixRE.FindStringSubmatch(rest); m != nil {
 		if v, ok := classify(m[2]); ok {
 			t.Version = merge(t.Version, v)
+			t.VersionWritten = true
 			rest = m[1]
 		} else if f := featRE.FindStringSubmatch(m[2]); f != nil {
 			feats = append(feats, f[1])
@@ -521,13 +545,38 @@ var numberWords = map[string]string{
 	"fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
 }
 
-// titleKey is Key with spelled numbers up to twenty written in digits.
+// titleKey is Key with spelled numbers up to twenty written in digits, and
+// "+" and "n" ("Jump 'n' Shout", "Halcyon + On + On") written "and", as Key
+// writes "&".
 func titleKey(s string) string {
+	if strings.IndexByte(s, '+') >= 0 {
+		s = strings.ReplaceAll(s, "+", " and ")
+	}
 	ws := strings.Fields(Key(s))
 	for i, w := range ws {
 		if d, ok := numberWords[w]; ok {
 			ws[i] = d
+		} else if w == "n" {
+			ws[i] = "and"
 		}
 	}
 	return strings.Join(ws, " ")
+}
+
+// bracketPartRE is a bracketed part of a title; dashPartRE a dashed suffix.
+var (
+	bracketPartRE = regexp.MustCompile(`\s*[(\[{][^()\[\]{}]*[)\]}]`)
+	dashPartRE    = regexp.MustCompile(`\s+[-–—]\s+.*$`)
+)
+
+// SpellingKey is Key of a title without its bracketed parts and dashed
+// suffix (versions, guests, subtitles): two titles with the same SpellingKey
+// are spelled alike as far as a search by title goes ("Glue" and "Glue -
+// Original Mix"); "2 Months Off" and "Two Months Off" are not.
+func SpellingKey(title string) string {
+	t := dashPartRE.ReplaceAllString(bracketPartRE.ReplaceAllString(title, " "), "")
+	if k := Key(t); k != "" {
+		return k
+	}
+	return Key(title)
 }

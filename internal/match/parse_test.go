@@ -56,7 +56,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := Parse(tt.artist, tt.title)
-		if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+		if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(Track{}, "VersionWritten")); diff != "" {
 			t.Errorf("Parse(%q, %q) mismatch (-want +got):\n%s", tt.artist, tt.title, diff)
 		}
 	}

@@ -16,6 +16,8 @@ func TestChoose(t *testing.T) {
 		artist, title string
 		duration      int
 		isrc          string
+		id            string   // the task's id hint for the provider
+		learned       *Learned // what earlier providers established
 		cands         []provider.Recording
 		wantID        string // "" = no match
 	}{
@@ -168,10 +170,127 @@ func TestChoose(t *testing.T) {
 			cands:  []provider.Recording{rec("medley", "Daft Punk", "Harder, Better, Faster, Stronger / Around the World (live)", 420000, "FRZ039800212")},
 			wantID: "",
 		},
+		// Partial credits (issue 16): the line names some of the credited main
+		// artists; accepted only when the duration, the ISRC or the id agrees.
+		{
+			name: "partial credit, the duration agrees", artist: "Dubfire", title: "Dios", duration: 401000,
+			cands:  []provider.Recording{{Provider: "t", ID: "d", Title: "Dios", Artists: []string{"Dubfire", "Oliver Huntemann"}, DurationMS: 400000}},
+			wantID: "d",
+		},
+		{
+			name: "partial credit, the duration differs", artist: "Dubfire", title: "Dios", duration: 420000,
+			cands:  []provider.Recording{{Provider: "t", ID: "d", Title: "Dios", Artists: []string{"Dubfire", "Oliver Huntemann"}, DurationMS: 400000}},
+			wantID: "",
+		},
+		{
+			name: "partial credit, the task's ISRC agrees", artist: "Kygo", title: "Higher Love", isrc: "GBCWO1913323",
+			cands:  []provider.Recording{{Provider: "t", ID: "k", Title: "Higher Love", Artists: []string{"Kygo", "Whitney Houston"}, DurationMS: 228000, ISRCs: []string{"GBCWO1913323"}}},
+			wantID: "k",
+		},
+		{
+			name: "partial credit, the task's id agrees", artist: "Joel Corry", title: "Head & Heart", id: "j",
+			cands:  []provider.Recording{{Provider: "t", ID: "j", Title: "Head & Heart", Artists: []string{"Joel Corry", "MNEK"}, DurationMS: 166000}},
+			wantID: "j",
+		},
+		{
+			name: "partial credit of another recording: the exact credit wins", artist: "Robin S", title: "Show Me Love", duration: 254000,
+			cands: []provider.Recording{{Provider: "t", ID: "angello", Title: "Show Me Love", Artists: []string{"Steve Angello", "Laidback Luke", "Robin S"}, DurationMS: 252000},
+				rec("robin", "Robin S", "Show Me Love", 254500)},
+			wantID: "robin",
+		},
+		{
+			name: "a guest the provider's credit calls featured", artist: "Calvin Harris", title: "Sweet Nothing",
+			cands: []provider.Recording{{Provider: "t", ID: "s", Title: "Sweet Nothing", Artists: []string{"Calvin Harris", "Florence Welch"},
+				Credit: "Calvin Harris feat. Florence Welch", DurationMS: 212000}},
+			wantID: "s",
+		},
+		{
+			name: "a guest another provider's credit calls featured", artist: "Calvin Harris", title: "Sweet Nothing",
+			learned: &Learned{Guests: []string{"florence welch"}},
+			cands:   []provider.Recording{{Provider: "t", ID: "s", Title: "Sweet Nothing", Artists: []string{"Calvin Harris", "Florence Welch"}, DurationMS: 212000}},
+			wantID:  "s",
+		},
+		{
+			name: "a partial credit confirmed by the length another provider established", artist: "Mark Knight", title: "Downpipe",
+			learned: &Learned{DurationMS: 403000},
+			cands:   []provider.Recording{{Provider: "t", ID: "d", Title: "Downpipe", Artists: []string{"Mark Knight", "Underworld"}, DurationMS: 402000}},
+			wantID:  "d",
+		},
+		// A plain title whose duration is the extended mix's.
+		{
+			name: "the duration of a plain title picks the extended mix", artist: "Bicep", title: "Apricots", duration: 412000,
+			cands:  []provider.Recording{rec("orig", "Bicep", "Apricots", 289000), rec("ext", "Bicep", "Apricots - Extended Mix", 412000)},
+			wantID: "ext",
+		},
+		{
+			name: "'Original Mix' is written: never the extended", artist: "Bicep", title: "Apricots (Original Mix)", duration: 412000,
+			cands:  []provider.Recording{rec("ext", "Bicep", "Apricots - Extended Mix", 412000)},
+			wantID: "",
+		},
+		{
+			name: "the duration never picks a named remix", artist: "Bicep", title: "Apricots", duration: 395000,
+			cands:  []provider.Recording{rec("orig", "Bicep", "Apricots", 289000), rec("rmx", "Bicep", "Apricots (Patrick Topping Remix)", 395000)},
+			wantID: "",
+		},
+		{
+			name: "the duration never picks a radio edit", artist: "Bicep", title: "Apricots", duration: 201000,
+			cands:  []provider.Recording{rec("radio", "Bicep", "Apricots (Radio Edit)", 201000)},
+			wantID: "",
+		},
+		// Other names.
+		{
+			name: "a former name the provider lists", artist: "The Chemical Brothers", title: "Song To The Siren",
+			cands: []provider.Recording{{Provider: "t", ID: "c", Title: "Song To The Siren", Artists: []string{"The Dust Brothers"},
+				ArtistNames: [][]string{{"The Chemical Brothers"}}, DurationMS: 390000}},
+			wantID: "c",
+		},
+		{
+			name: "a former name another provider established", artist: "The Dust Brothers", title: "Song To The Siren",
+			learned: &Learned{Aliases: map[string][]string{"dust brothers": {"chemical brothers"}}},
+			cands:   []provider.Recording{{Provider: "t", ID: "c", Title: "Song To The Siren", Artists: []string{"The Chemical Brothers"}, DurationMS: 390000}},
+			wantID:  "c",
+		},
+		{
+			name: "an alias is not every artist", artist: "The Dust Brothers", title: "Song To The Siren",
+			cands: []provider.Recording{{Provider: "t", ID: "x", Title: "Song To The Siren", Artists: []string{"This Mortal Coil"},
+				ArtistNames: [][]string{{"TMC"}}, DurationMS: 390000}},
+			wantID: "",
+		},
+		{
+			name: "the remixer abbreviated to initials", artist: "Jamiroquai", title: "Canned Heat (MAW Remix)",
+			cands:  []provider.Recording{rec("m", "Jamiroquai", "Canned Heat (Masters At Work Remix)", 400000), rec("o", "Jamiroquai", "Canned Heat", 300000)},
+			wantID: "m",
+		},
+		// Typos and spellings.
+		{
+			name: "two letters swapped in the artist", artist: "Bicpe", title: "Glue",
+			cands:  []provider.Recording{rec("g", "Bicep", "Glue", 269000)},
+			wantID: "g",
+		},
+		{
+			name: "two letters swapped in the title", artist: "Apparat", title: "Goodbey",
+			cands:  []provider.Recording{rec("g", "Apparat", "Goodbye", 269000)},
+			wantID: "g",
+		},
+		{
+			name: "a short name one letter off is another artist", artist: "Tiga", title: "Taste",
+			cands:  []provider.Recording{rec("t", "Tyga", "Taste", 233000)},
+			wantID: "",
+		},
+		{
+			name: "two letters off in a short name is another artist", artist: "Sigala", title: "Changing",
+			cands:  []provider.Recording{rec("s", "Sigma", "Changing", 229000)},
+			wantID: "",
+		},
+		{
+			name: "'N'' and '+' are 'and'", artist: "Orbital", title: "Halcyon And On And On",
+			cands:  []provider.Recording{rec("h", "Orbital", "Halcyon + On + On", 560000)},
+			wantID: "h",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := Query{Track: Parse(tt.artist, tt.title), DurationMS: tt.duration, ISRC: tt.isrc}
+			q := Query{Track: Parse(tt.artist, tt.title), DurationMS: tt.duration, ISRC: tt.isrc, ID: tt.id, Learned: tt.learned}
 			d, cands := Choose(DefaultConfig(), q, tt.cands)
 			got := ""
 			if d.Best != nil {

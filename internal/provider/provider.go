@@ -27,15 +27,24 @@ const (
 // normalised to a common shape. For Discogs a candidate is one track of one
 // release.
 type Recording struct {
-	Provider   string    `json:"provider"`
-	ID         string    `json:"id"` // Spotify track id, MusicBrainz recording MBID, Discogs release id
-	Title      string    `json:"title"`
-	Artists    []string  `json:"artists"`
-	DurationMS int       `json:"duration_ms,omitempty"`
-	ISRCs      []string  `json:"isrcs,omitempty"`
-	Releases   []Release `json:"releases,omitempty"`
-	Genres     []string  `json:"genres,omitempty"`
-	Styles     []string  `json:"styles,omitempty"`
+	Provider string   `json:"provider"`
+	ID       string   `json:"id"` // Spotify track id, MusicBrainz recording MBID, Discogs release id
+	Title    string   `json:"title"`
+	Artists  []string `json:"artists"`
+	// Credit is the artist credit as the provider writes it, with its join
+	// phrases ("Calvin Harris feat. Florence Welch", "Avicii vs. Nicky
+	// Romero"), when it has them (MusicBrainz, Discogs): it tells a featured
+	// guest from a collaborator. Empty when the provider gives a plain list.
+	Credit string `json:"credit,omitempty"`
+	// ArtistNames are other names of each artist of Artists, by index (nil,
+	// or shorter, when there are none): the artist's own name where the credit
+	// uses another (a former name, a name variation), and its aliases.
+	ArtistNames [][]string `json:"artist_names,omitempty"`
+	DurationMS  int        `json:"duration_ms,omitempty"`
+	ISRCs       []string   `json:"isrcs,omitempty"`
+	Releases    []Release  `json:"releases,omitempty"`
+	Genres      []string   `json:"genres,omitempty"`
+	Styles      []string   `json:"styles,omitempty"`
 	// Disambiguation is MusicBrainz's comment ("extended mix", "live").
 	Disambiguation string `json:"disambiguation,omitempty"`
 	// Position is the Discogs tracklist position ("A1").
@@ -153,6 +162,12 @@ func IsQuotaWait(err error) bool { return KindOf(err) == KindQuotaWait }
 type Query struct {
 	Artist string // artists as one string, e.g. "Bicep feat. Clara La San"
 	Title  string // full title including the version, e.g. "Apricots (Extended Mix)"
+	// Fuzzy asks for a looser search than the exact one, for a line the
+	// exact search found nothing for (a typo, another name): MusicBrainz
+	// fuzzy terms that the title must match and the artist may, Spotify
+	// words without field filters. A client without a looser search returns
+	// no candidates and sends no request.
+	Fuzzy bool
 }
 
 // StoppingSearcher is a Client whose search gathers candidates in several

@@ -48,23 +48,29 @@ type Label struct {
 }
 
 // Artist is a performer, with its id at each provider. DiscogsName carries Discogs'
-// disambiguation suffix ("Dusky (2)") when it differs from Name.
+// disambiguation suffix ("Dusky (2)") when it differs from Name. Aliases are the other
+// names MusicBrainz knows the artist by (a former name, a spelling without diacritics);
+// MusicBrainz search results list them, the other providers know only Name.
 type Artist struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	SortName    string `json:"sort_name"`
-	Type        string `json:"type"`
-	SpotifyID   string `json:"spotify_id"`
-	MBID        string `json:"mbid"`
-	DiscogsID   int64  `json:"discogs_id"`
-	DiscogsName string `json:"discogs_name,omitempty"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	SortName    string   `json:"sort_name"`
+	Type        string   `json:"type"`
+	SpotifyID   string   `json:"spotify_id"`
+	MBID        string   `json:"mbid"`
+	DiscogsID   int64    `json:"discogs_id"`
+	DiscogsName string   `json:"discogs_name,omitempty"`
+	Aliases     []string `json:"aliases,omitempty"`
 }
 
 // Credit is one artist in an artist credit; Join is the phrase after the name
-// (" feat. ", " & ", ", ", "").
+// (" feat. ", " & ", ", ", ""). Name, when set, is how this credit names the artist
+// (a former name, another spelling): MusicBrainz's credited name and Discogs' ANV
+// (artist name variation). Spotify shows the artist's current name.
 type Credit struct {
 	Artist string `json:"artist"`
 	Join   string `json:"join"`
+	Name   string `json:"name,omitempty"`
 }
 
 // Recording is one version of a song (Original Mix, Extended Mix, Radio Edit, a named
@@ -328,3 +334,22 @@ func (c *Catalog) creditString(cs []Credit, name func(*Artist) string) string {
 }
 
 func plainName(a *Artist) string { return a.Name }
+
+// creditedName is how credit cr names its artist: its own Name when it has one.
+func (c *Catalog) creditedName(cr Credit) string {
+	if cr.Name != "" {
+		return cr.Name
+	}
+	return c.artist(cr.Artist).Name
+}
+
+// creditedString renders a credit with the names it gives ("The Dust Brothers", not
+// "The Chemical Brothers"), as MusicBrainz shows a credit.
+func (c *Catalog) creditedString(cs []Credit) string {
+	var b strings.Builder
+	for _, cr := range cs {
+		b.WriteString(c.creditedName(cr))
+		b.WriteString(cr.Join)
+	}
+	return b.String()
+}

@@ -571,8 +571,12 @@ func (s *Server) dgArtists(base string, cs []Credit, role string) []dgArtist {
 	out := make([]dgArtist, 0, len(cs))
 	for _, c := range cs {
 		a := s.cat.artist(c.Artist)
+		anv := ""
+		if c.Name != "" && c.Name != a.Name {
+			anv = c.Name // the artist name variation this credit uses
+		}
 		out = append(out, dgArtist{
-			Name: a.DiscogsName, Join: discogsJoin(c.Join), Role: role, ID: a.DiscogsID,
+			Name: a.DiscogsName, ANV: anv, Join: discogsJoin(c.Join), Role: role, ID: a.DiscogsID,
 			ResourceURL: fmt.Sprintf("%s%s/artists/%d", base, discogsAPI, a.DiscogsID),
 		})
 	}

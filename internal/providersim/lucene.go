@@ -19,9 +19,12 @@ const (
 )
 
 type lclause struct {
-	occur  occur
-	field  string // "" = default field
-	terms  []string
+	occur occur
+	field string // "" = default field
+	terms []string
+	// fuzzy marks the terms written with a trailing "~" (term~, term~2): they
+	// also match words a few edits away (fuzzyDistance). nil when none is.
+	fuzzy  []bool
 	raw    string // unfolded value, for id fields
 	phrase bool
 	lo, hi string // range [lo TO hi]
@@ -146,11 +149,19 @@ func (p *lparser) clause(field string) lclause {
 		c.lo, c.hi = strings.TrimSpace(lo), strings.TrimSpace(hi)
 	default:
 		v := p.until(func(r rune) bool { return unicode.IsSpace(r) || r == ')' })
+		fuzzy := false
 		if i := strings.IndexAny(v, "^~"); i > 0 { // boost or fuzziness suffix
+			fuzzy = strings.Contains(v[i:], "~")
 			v = v[:i]
 		}
 		v = strings.TrimRight(v, "*")
 		c.raw, c.terms = v, words(v)
+		if fuzzy {
+			c.fuzzy = make([]bool, len(c.terms))
+			for i := range c.fuzzy {
+				c.fuzzy[i] = true
+			}
+		}
 	}
 	return c
 }
@@ -189,11 +200,22 @@ func mergeTerms(field string, group []lclause) (lclause, bool) {
 	}
 	out := lclause{field: field}
 	var raws []string
+	fuzzy := false
 	for _, g := range group {
 		if g.occur != occurShould || g.group != nil || g.phrase || g.lo != "" || g.field != field {
 			return lclause{}, false
 		}
+		fuzzy = fuzzy || g.fuzzy != nil
+	}
+	for _, g := range group {
 		out.terms = append(out.terms, g.terms...)
+		if fuzzy {
+			if g.fuzzy != nil {
+				out.fuzzy = append(out.fuzzy, g.fuzzy...)
+			} else {
+				out.fuzzy = append(out.fuzzy, make([]bool, len(g.terms))...)
+			}
+		}
 		raws = append(raws, g.raw)
 	}
 	out.raw = strings.Join(raws, " ")

@@ -16,11 +16,28 @@ import (
 // testdata/fixtures/musicbrainz. Never shared with the service's MusicBrainz client.
 
 type mbArtistSearch struct {
-	ID             string `json:"id"`
-	Name           string `json:"name"`
-	SortName       string `json:"sort-name"`
-	Disambiguation string `json:"disambiguation,omitempty"`
+	ID             string    `json:"id"`
+	Name           string    `json:"name"`
+	SortName       string    `json:"sort-name"`
+	Disambiguation string    `json:"disambiguation,omitempty"`
+	Aliases        []mbAlias `json:"aliases,omitempty"`
 }
+
+// mbAlias is an artist alias as search results list them (fixture
+// search_recording_isrc_GBAHT1600302.json).
+type mbAlias struct {
+	SortName  string  `json:"sort-name"`
+	TypeID    string  `json:"type-id"`
+	Name      string  `json:"name"`
+	Locale    *string `json:"locale"`
+	Type      string  `json:"type"`
+	Primary   *bool   `json:"primary"`
+	BeginDate *string `json:"begin-date"`
+	EndDate   *string `json:"end-date"`
+}
+
+// mbAliasArtistName is MusicBrainz's alias type "Artist name".
+const mbAliasArtistName = "894afba6-2816-3c24-8072-eadb66bd04bc"
 
 type mbArtistFull struct {
 	ID             string `json:"id"`
@@ -254,11 +271,19 @@ func (s *Server) musicBrainz(w *respWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) mbCreditsSearch(cs []Credit) []mbCreditSearch {
+// mbCreditsSearch renders a credit as search results show it; a recording's own credit
+// (aliases true) lists its artists' aliases, as the real search does.
+func (s *Server) mbCreditsSearch(cs []Credit, aliases bool) []mbCreditSearch {
 	out := make([]mbCreditSearch, 0, len(cs))
 	for _, c := range cs {
 		a := s.cat.artist(c.Artist)
-		out = append(out, mbCreditSearch{Name: a.Name, Joinphrase: c.Join, Artist: mbArtistSearch{ID: a.MBID, Name: a.Name, SortName: a.SortName}})
+		as := mbArtistSearch{ID: a.MBID, Name: a.Name, SortName: a.SortName}
+		if aliases {
+			for _, n := range a.Aliases {
+				as.Aliases = append(as.Aliases, mbAlias{SortName: n, TypeID: mbAliasArtistName, Name: n, Type: "Artist name"})
+			}
+		}
+		out = append(out, mbCreditSearch{Name: s.cat.creditedName(c), Joinphrase: c.Join, Artist: as})
 	}
 	return out
 }
@@ -271,7 +296,7 @@ func (s *Server) mbCreditsFull(cs []Credit) []mbCreditFull {
 		if a.Type == "Group" {
 			typeID = mbTypeGroup
 		}
-		out = append(out, mbCreditFull{Name: a.Name, Joinphrase: c.Join, Artist: mbArtistFull{ID: a.MBID, Name: a.Name, SortName: a.SortName, Type: a.Type, TypeID: typeID}})
+		out = append(out, mbCreditFull{Name: s.cat.creditedName(c), Joinphrase: c.Join, Artist: mbArtistFull{ID: a.MBID, Name: a.Name, SortName: a.SortName, Type: a.Type, TypeID: typeID}})
 	}
 	return out
 }
@@ -333,7 +358,7 @@ func (s *Server) mbReleaseSearchOf(p placement) mbReleaseSearch {
 	country, events := mbEvents(rel)
 	return mbReleaseSearch{
 		ID: rel.MBID, StatusID: mbStatusOfficial, Count: 1, Title: rel.Title, Status: "Official",
-		ArtistCredit: s.mbCreditsSearch(rel.Artists), ReleaseGroup: mbReleaseGroupOf(rel),
+		ArtistCredit: s.mbCreditsSearch(rel.Artists, false), ReleaseGroup: mbReleaseGroupOf(rel),
 		Date: rel.ReleaseDate, Country: country, ReleaseEvents: events, TrackCount: len(rel.Tracks),
 		Media: []mbMedium{{
 			Position: 1, Format: mbFormat(rel), TrackCount: len(rel.Tracks), TrackOffset: p.number - 1,
@@ -364,6 +389,7 @@ func mbTags(rec *Recording) []mbTag {
 type mbDoc struct {
 	rec                                           *Recording
 	title, artist, artistNames, releases, tags    []string
+	creditNames                                   []string
 	arids, reids, rgids, tids, statuses, types    []string
 	countries, formats, dates, tnums, trackCounts []string
 	isrcs                                         []string
@@ -371,10 +397,11 @@ type mbDoc struct {
 
 func (c *Catalog) mbDocOf(rec *Recording) mbDoc {
 	d := mbDoc{rec: rec, title: words(rec.Title), tags: words(strings.Join(rec.Tags, " "))}
-	d.artist = words(c.creditString(rec.Artists, plainName))
+	d.artist = words(c.creditedString(rec.Artists))
 	for _, cr := range rec.Artists {
 		a := c.artist(cr.Artist)
 		d.artistNames = append(d.artistNames, words(a.Name)...)
+		d.creditNames = append(d.creditNames, words(c.creditedName(cr))...)
 		d.arids = append(d.arids, a.MBID)
 	}
 	if rec.MusicBrainzISRC {
@@ -411,6 +438,9 @@ func idMatch(raw string, ids []string) float64 {
 func textMatch(c lclause, field []string) float64 {
 	if len(c.terms) == 0 {
 		return 0
+	}
+	if c.fuzzy != nil {
+		return fuzzyCoverage(c.terms, c.fuzzy, field)
 	}
 	if c.phrase && containsPhrase(c.terms, field) {
 		return 1
@@ -467,8 +497,10 @@ func (d *mbDoc) score(c lclause) float64 {
 		return v
 	case "artist":
 		return textMatch(c, d.artist)
-	case "artistname", "creditname":
+	case "artistname":
 		return textMatch(c, d.artistNames)
+	case "creditname":
+		return textMatch(c, d.creditNames)
 	case "release":
 		return textMatch(c, d.releases)
 	case "tag":
@@ -608,7 +640,7 @@ func (s *Server) mbSearch(w *respWriter, r *http.Request) {
 		rec := h.rec
 		item := mbRecordingSearch{
 			ID: rec.MBID, Score: int(math.Round(100 * h.raw / top)), Title: rec.Title, Length: rec.DurationMS,
-			ArtistCredit: s.mbCreditsSearch(rec.Artists), FirstReleaseDate: s.mbFirstReleaseDate(rec), Tags: mbTags(rec),
+			ArtistCredit: s.mbCreditsSearch(rec.Artists, true), FirstReleaseDate: s.mbFirstReleaseDate(rec), Tags: mbTags(rec),
 		}
 		if rec.MusicBrainzISRC {
 			item.ISRCs = []string{rec.ISRC}

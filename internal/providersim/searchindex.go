@@ -63,7 +63,7 @@ func (c *Catalog) buildSearchIndex() *searchIndex {
 			genres: words(strings.Join(rel.Genres, " ")), styles: words(strings.Join(rel.Styles, " ")),
 			formats: words(strings.Join(formatStrings(rel.Formats), " "))}
 		for _, cr := range rel.Artists {
-			d.artists = append(d.artists, words(c.artist(cr.Artist).DiscogsName)...)
+			d.artists = append(d.artists, c.dgCreditWords(cr)...)
 		}
 		var trackAll []string
 		for _, t := range rel.Tracks {
@@ -75,7 +75,7 @@ func (c *Catalog) buildSearchIndex() *searchIndex {
 			d.tracks = append(d.tracks, tw)
 			trackAll = append(trackAll, tw...)
 			for _, cr := range rec.Artists {
-				d.artists = append(d.artists, words(c.artist(cr.Artist).DiscogsName)...)
+				d.artists = append(d.artists, c.dgCreditWords(cr)...)
 			}
 			for _, id := range rec.Remixers {
 				d.artists = append(d.artists, words(c.artist(id).DiscogsName)...)
@@ -86,4 +86,14 @@ func (c *Catalog) buildSearchIndex() *searchIndex {
 		si.discogs = append(si.discogs, d)
 	}
 	return si
+}
+
+// dgCreditWords are the words a Discogs artist search finds a credit by: the artist's
+// Discogs name and the name variation (ANV) the credit uses, if any.
+func (c *Catalog) dgCreditWords(cr Credit) []string {
+	ws := words(c.artist(cr.Artist).DiscogsName)
+	if cr.Name != "" {
+		ws = append(ws, words(cr.Name)...)
+	}
+	return ws
 }

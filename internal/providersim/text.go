@@ -126,3 +126,78 @@ var versionWords = map[string]bool{
 	"original": true, "mix": true, "extended": true, "radio": true, "edit": true, "remix": true,
 	"version": true, "club": true, "dub": true, "feat": true, "ft": true, "featuring": true,
 }
+
+// fuzzyCoverage is coverage for a Lucene clause some of whose terms carry "~": a fuzzy
+// term also matches a field word a few edits away (fuzzyMatch), for less (0.8 one edit
+// away, 0.6 two), as Lucene scores a fuzzy match by its similarity.
+func fuzzyCoverage(q []string, fuzzy []bool, field []string) float64 {
+	if len(q) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for i, qw := range q {
+		best := 0.0
+		for _, fw := range field {
+			switch {
+			case wordMatches(qw, fw):
+				best = 1
+			case fuzzy[i]:
+				if d := fuzzyDistance(qw, fw); d == 1 {
+					best = max(best, 0.8)
+				} else if d == 2 {
+					best = max(best, 0.6)
+				}
+			}
+			if best == 1 {
+				break
+			}
+		}
+		sum += best
+	}
+	return sum / float64(len(q))
+}
+
+// fuzzyDistance is the edit distance of a fuzzy term q ("bicpe~") to word w when it is
+// within Lucene's default reach, and -1 otherwise: insertions, deletions, substitutions
+// and swaps of neighbouring letters count one edit each (Lucene's FuzzyQuery with
+// transpositions), at most 2, and fewer than the shorter word's length. Terms of fewer
+// than three letters match only themselves.
+func fuzzyDistance(q, w string) int {
+	if len(q) < 3 || len(w) < 3 {
+		return -1
+	}
+	if d := len(q) - len(w); d > 2 || d < -2 {
+		return -1
+	}
+	d := osaDistance(q, w)
+	if d > 2 || d >= min(len(q), len(w)) {
+		return -1
+	}
+	return d
+}
+
+// osaDistance is the optimal string alignment distance of a and b (Levenshtein with
+// swaps of neighbouring bytes counting one edit).
+func osaDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}

@@ -150,17 +150,19 @@ WHERE (t.artist, t.title, t.spotify_id, t.isrc, t.musicbrainz_id, t.discogs_rele
 // upsertStatus records how the enrichment ended; an identical row is not
 // rewritten.
 const upsertStatus = `
-INSERT INTO enrichment_status AS s (track_id, status, sources, confidence, attempts, last_error, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, now())
+INSERT INTO enrichment_status AS s (track_id, status, sources, confidence, attempts, last_error, matcher_version, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now())
 ON CONFLICT (track_id) DO UPDATE SET
-    status     = EXCLUDED.status,
-    sources    = EXCLUDED.sources,
-    confidence = EXCLUDED.confidence,
-    attempts   = EXCLUDED.attempts,
-    last_error = EXCLUDED.last_error,
-    updated_at = now()
-WHERE (s.status, s.sources, s.confidence, s.attempts, s.last_error)
-  IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.sources, EXCLUDED.confidence, EXCLUDED.attempts, EXCLUDED.last_error)`
+    status          = EXCLUDED.status,
+    sources         = EXCLUDED.sources,
+    confidence      = EXCLUDED.confidence,
+    attempts        = EXCLUDED.attempts,
+    last_error      = EXCLUDED.last_error,
+    matcher_version = EXCLUDED.matcher_version,
+    updated_at      = now()
+WHERE (s.status, s.sources, s.confidence, s.attempts, s.last_error, s.matcher_version)
+  IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.sources, EXCLUDED.confidence, EXCLUDED.attempts, EXCLUDED.last_error,
+                    EXCLUDED.matcher_version)`
 
 // Save writes the track and its status in one transaction. attempts is the
 // number of the delivery attempt that produced r (1 for the first).
@@ -175,6 +177,12 @@ type Write struct {
 	Attempts int
 	// LastError is stored in enrichment_status.last_error (failed tasks).
 	LastError string
+	// Replace writes a decision taken again (enrichctl rematch) over the
+	// stored one: the columns the matcher decides take the result's values,
+	// unknown ones included (an id the new decision withdraws is cleared),
+	// where an ordinary write never replaces a known value by an unknown one.
+	// The track row must exist.
+	Replace bool
 }
 
 // setLimits is the first statement of every write transaction.
@@ -255,11 +263,16 @@ func queue(b *pgx.Batch, w Write) error {
 	if sources == nil {
 		sources = []string{}
 	}
-	b.Queue(upsertTrack, w.Task.TrackID, w.Task.Artist, w.Task.Title,
-		nullStr(r.SpotifyID), nullStr(r.ISRC), nullStr(r.MusicBrainzID), nullInt64(r.DiscogsReleaseID),
-		nullInt(r.DurationMS), releaseDate, nullStr(r.Label), genres, nullFloat(r.BPM),
-		nullStr(r.MusicalKey), nullStr(r.CamelotKey), meta, nullStr(r.SourceAPI))
-	b.Queue(upsertStatus, w.Task.TrackID, string(r.Status), sources, r.Confidence, w.Attempts, nullStr(w.LastError))
+	if w.Replace {
+		b.Queue(replaceTrack, w.Task.TrackID, nullStr(r.SpotifyID), nullStr(r.ISRC), nullStr(r.MusicBrainzID),
+			nullInt64(r.DiscogsReleaseID), nullInt(r.DurationMS), releaseDate, nullStr(r.Label), genres, meta, nullStr(r.SourceAPI))
+	} else {
+		b.Queue(upsertTrack, w.Task.TrackID, w.Task.Artist, w.Task.Title,
+			nullStr(r.SpotifyID), nullStr(r.ISRC), nullStr(r.MusicBrainzID), nullInt64(r.DiscogsReleaseID),
+			nullInt(r.DurationMS), releaseDate, nullStr(r.Label), genres, nullFloat(r.BPM),
+			nullStr(r.MusicalKey), nullStr(r.CamelotKey), meta, nullStr(r.SourceAPI))
+	}
+	b.Queue(upsertStatus, w.Task.TrackID, string(r.Status), sources, r.Confidence, w.Attempts, nullStr(w.LastError), nullInt(r.MatcherVersion))
 	return nil
 }
 

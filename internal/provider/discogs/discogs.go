@@ -207,6 +207,13 @@ var _ provider.StoppingSearcher = (*Client)(nil)
 // SearchUntil is Search that also stops looking releases up as soon as
 // decided (nil: never) says the tracks gathered so far settle the task.
 func (c *Client) SearchUntil(ctx context.Context, q provider.Query, decided func([]provider.Recording) bool) ([]provider.Recording, error) {
+	if q.Fuzzy {
+		// No looser search: every Discogs search costs its release lookups
+		// on the tightest quota, and a blind one finds mostly others'
+		// releases. The engine searches again with another provider's
+		// spelling instead (docs/matching.md).
+		return nil, nil
+	}
 	params := url.Values{}
 	params.Set("type", "release")
 	if a := searchArtist(q.Artist); a != "" {

@@ -159,7 +159,8 @@ func TestByIDFixtures(t *testing.T) {
 			want: map[int]provider.Recording{
 				1: {
 					Provider: provider.Discogs, ID: "16004480", Title: "The Thieving Magpie (Abridged)",
-					Artists: []string{"Gioacchino Rossini"}, DurationMS: 357000, Position: "2",
+					// credited with the name variation "Rossini"
+					Artists: []string{"Rossini"}, ArtistNames: [][]string{{"Gioacchino Rossini"}}, DurationMS: 357000, Position: "2",
 					Releases: []provider.Release{clockwork},
 					Genres:   []string{"Electronic", "Pop", "Classical", "Folk, World, & Country", "Stage & Screen"},
 					Styles:   []string{"Chanson", "Romantic", "Modern", "Contemporary", "Experimental", "Neo-Classical", "Folk", "Score", "Soundtrack"},
@@ -172,13 +173,13 @@ func TestByIDFixtures(t *testing.T) {
 			want: map[int]provider.Recording{
 				0: {
 					Provider: provider.Discogs, ID: "11578434", Title: "Untitled",
-					Artists: []string{"Enid Blyton", "Kate Winslet"}, Position: "1-1",
+					Artists: []string{"Enid Blyton", "Kate Winslet"}, Credit: "Enid Blyton Read By Kate Winslet", Position: "1-1",
 					Releases: []provider.Release{blyton}, Genres: []string{"Non-Music"}, Styles: []string{"Audiobook"},
 					URL: "https://www.discogs.com/release/11578434-Enid-Blyton-Read-By-Kate-Winslet-Blytons-Faraway-Tree",
 				},
 				7: {
 					Provider: provider.Discogs, ID: "11578434", Title: "Untitled",
-					Artists: []string{"Enid Blyton", "Kate Winslet"}, Position: "2-1",
+					Artists: []string{"Enid Blyton", "Kate Winslet"}, Credit: "Enid Blyton Read By Kate Winslet", Position: "2-1",
 					Releases: []provider.Release{blyton}, Genres: []string{"Non-Music"}, Styles: []string{"Audiobook"},
 					URL: "https://www.discogs.com/release/11578434-Enid-Blyton-Read-By-Kate-Winslet-Blytons-Faraway-Tree",
 				},
@@ -212,6 +213,18 @@ func TestByIDFixtures(t *testing.T) {
 				t.Errorf("requests mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestFuzzySearchSendsNothing: Discogs has no looser search (each costs its
+// release lookups on the tightest quota), so a fuzzy query finds nothing
+// without a request.
+func TestFuzzySearchSendsNothing(t *testing.T) {
+	f := &fake{searchFile: "search_release_never_gonna_give_you_up.json"}
+	c := newTestClient(t, f, nil)
+	got, err := c.Search(t.Context(), provider.Query{Artist: "Rick Astely", Title: "Never Gonna Give You Up", Fuzzy: true})
+	if err != nil || len(got) != 0 || len(f.requests()) != 0 {
+		t.Errorf("fuzzy Search = %d candidates, %v, %d requests; want none, nil, none", len(got), err, len(f.requests()))
 	}
 }
 

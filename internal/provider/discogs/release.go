@@ -134,6 +134,10 @@ type release struct {
 type artist struct {
 	ID   int64  `json:"id"`
 	Name string `json:"name"`
+	// ANV is the artist name variation this credit uses ("" when none).
+	ANV string `json:"anv"`
+	// Join is the join to the next artist: "&", ",", "Feat.", "vs.".
+	Join string `json:"join"`
 }
 
 type track struct {
@@ -173,18 +177,21 @@ func (r *release) recordings() []provider.Recording {
 		if len(artists) == 0 {
 			artists = r.Artists
 		}
+		names, others, credit := artistNames(artists)
 		out = append(out, provider.Recording{
-			Provider:   provider.Discogs,
-			ID:         id,
-			Title:      strings.TrimSpace(t.Title),
-			Artists:    artistNames(artists),
-			DurationMS: parseDuration(t.Duration),
-			ISRCs:      isrcs[i],
-			Releases:   []provider.Release{rel},
-			Genres:     r.Genres,
-			Styles:     r.Styles,
-			Position:   t.Position,
-			URL:        r.URI,
+			Provider:    provider.Discogs,
+			ID:          id,
+			Title:       strings.TrimSpace(t.Title),
+			Artists:     names,
+			ArtistNames: others,
+			Credit:      credit,
+			DurationMS:  parseDuration(t.Duration),
+			ISRCs:       isrcs[i],
+			Releases:    []provider.Release{rel},
+			Genres:      r.Genres,
+			Styles:      r.Styles,
+			Position:    t.Position,
+			URL:         r.URI,
 		})
 	}
 	return out
@@ -267,14 +274,40 @@ func cleanName(s string) string {
 	return numberSuffix.ReplaceAllString(s, "")
 }
 
-func artistNames(as []artist) []string {
-	names := make([]string, 0, len(as))
+// artistNames returns a credit's names as credited (the name variation
+// where there is one), the artists' own names where a variation is used (by
+// index), and the credit with its joins ("A Feat. B", "A & B") when it has
+// more than one artist.
+func artistNames(as []artist) (names []string, others [][]string, credit string) {
+	names = make([]string, 0, len(as))
+	var b strings.Builder
 	for _, a := range as {
-		if n := cleanName(a.Name); n != "" {
-			names = append(names, n)
+		n := cleanName(a.Name)
+		if n == "" {
+			continue
+		}
+		if anv := cleanName(a.ANV); anv != "" && anv != n {
+			for len(others) < len(names) {
+				others = append(others, nil)
+			}
+			others = append(others, []string{n})
+			n = anv
+		}
+		names = append(names, n)
+		b.WriteString(n)
+		switch j := strings.TrimSpace(a.Join); j {
+		case "":
+			b.WriteString(" ")
+		case ",":
+			b.WriteString(", ")
+		default:
+			b.WriteString(" " + j + " ")
 		}
 	}
-	return names
+	if len(names) > 1 {
+		credit = strings.TrimSpace(b.String())
+	}
+	return names, others, credit
 }
 
 // cleanLabel cleans a label name like an artist name and drops Discogs'

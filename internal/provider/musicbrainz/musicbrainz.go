@@ -144,10 +144,14 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Name() string { return provider.MusicBrainz }
 
 // Search finds candidate recordings for q with one recording search (see
-// SearchQuery), best score first. Other versions of the title are among
+// SearchQuery, and FuzzySearchQuery for q.Fuzzy), best score first. Other versions of the title are among
 // the candidates; telling them apart is the matcher's job.
 func (c *Client) Search(ctx context.Context, q provider.Query) ([]provider.Recording, error) {
-	query, err := SearchQuery(q)
+	search := SearchQuery
+	if q.Fuzzy {
+		search = FuzzySearchQuery
+	}
+	query, err := search(q)
 	if err != nil {
 		return nil, &provider.Error{Provider: provider.MusicBrainz, Kind: provider.KindBadRequest, Err: err}
 	}

@@ -202,10 +202,12 @@ func TestSearchFixtureShape(t *testing.T) {
 	}
 	rec.Releases = rec.Releases[:3]
 	want := provider.Recording{
-		Provider:       provider.MusicBrainz,
-		ID:             "026fa041-3917-4c73-9079-ed16e36f20f8",
-		Title:          "Blow Your Mind (Mwah)",
-		Artists:        []string{"Dua Lipa"},
+		Provider: provider.MusicBrainz,
+		ID:       "026fa041-3917-4c73-9079-ed16e36f20f8",
+		Title:    "Blow Your Mind (Mwah)",
+		Artists:  []string{"Dua Lipa"},
+		// Its aliases other than the credited name, as search results list them.
+		ArtistNames:    [][]string{{"두아리파", "두아 리파", "デュア・リパ", "Dula Peep"}},
 		DurationMS:     179000,
 		ISRCs:          []string{"GBAHT1600302", "DEUM71601954"},
 		Disambiguation: "explicit",
@@ -295,7 +297,8 @@ func TestByIDFeatJoinphrase(t *testing.T) {
 		Provider:   provider.MusicBrainz,
 		ID:         "b9ad642e-b012-41c7-b72a-42cf4911f9ff",
 		Title:      "LAST ANGEL",
-		Artists:    []string{"倖田來未", "東方神起"}, // credit "倖田來未 feat. 東方神起"
+		Artists:    []string{"倖田來未", "東方神起"},
+		Credit:     "倖田來未 feat. 東方神起", // the join phrase tells the guest
 		DurationMS: 230240,
 		ISRCs:      []string{"JPB600760301"},
 		Releases: []provider.Release{
@@ -336,7 +339,7 @@ func TestByISRC(t *testing.T) {
 		{Provider: provider.MusicBrainz, ID: "026fa041-3917-4c73-9079-ed16e36f20f8", Title: "Blow Your Mind (Mwah)",
 			Artists: []string{"Dua Lipa"}, DurationMS: 179000, ISRCs: []string{"GBAHT1600302", "DEUM71601954"}, Disambiguation: "explicit"},
 		{Provider: provider.MusicBrainz, ID: "11111111-2222-4333-8444-555555555555", Title: "Blow Your Mind (Mwah) (radio edit)",
-			Artists: []string{"Dua Lipa", "Someone"}, DurationMS: 170000, ISRCs: []string{"GBAHT1600302"}},
+			Artists: []string{"Dua Lipa", "Someone"}, Credit: "Dua Lipa & Someone", DurationMS: 170000, ISRCs: []string{"GBAHT1600302"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ByISRC() mismatch (-want +got):\n%s", diff)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/djmeta/enrichment/internal/provider"
 )
@@ -103,4 +104,47 @@ func phrase(field, value string) string {
 // collapse trims s and collapses runs of white space to one space.
 func collapse(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// FuzzySearchQuery returns the looser Lucene query Search sends for a
+// q.Fuzzy search: every word of the title without its version as a fuzzy
+// term that must match, and every word of the first artist as a fuzzy term
+// that may:
+//
+//	Artist "Bicpe", Title "Glue (Extended Mix)":
+//	+recording:(glue~) artist:(bicpe~)
+//
+// A fuzzy term also matches words a couple of edits away (a letter swapped,
+// dropped or doubled), and the artist only ranks the results, so a typo on
+// either side, or an artist under another name, still finds the recording;
+// the matcher then judges every candidate against the line. Words are
+// folded to lower case and stripped of Lucene's special characters.
+func FuzzySearchQuery(q provider.Query) (string, error) {
+	title := collapse(featRe.ReplaceAllString(q.Title, " "))
+	if base := baseTitle(title); base != "" {
+		title = base
+	}
+	tw := fuzzyTerms(title)
+	if tw == "" {
+		return "", errors.New("musicbrainz: search needs a title")
+	}
+	query := "+recording:(" + tw + ")"
+	if aw := fuzzyTerms(primaryArtist(q.Artist)); aw != "" {
+		query += " artist:(" + aw + ")"
+	}
+	return query, nil
+}
+
+// fuzzyTerms writes the words of s as fuzzy terms ("glue~ bicep~"); words of
+// fewer than three letters stay exact.
+func fuzzyTerms(s string) string {
+	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	for i, w := range words {
+		if len([]rune(w)) >= 3 {
+			words[i] = w + "~"
+		}
+	}
+	return strings.Join(words, " ")
 }

@@ -118,3 +118,25 @@ func TestSearchQuery(t *testing.T) {
 		})
 	}
 }
+
+func TestFuzzySearchQuery(t *testing.T) {
+	tests := []struct {
+		q    provider.Query
+		want string
+	}{
+		{provider.Query{Artist: "Bicpe", Title: "Glue"}, `+recording:(glue~) artist:(bicpe~)`},
+		{provider.Query{Artist: "Amelie Lnes feat. X", Title: "Higher (Extended Mix)"}, `+recording:(higher~) artist:(amelie~ lnes~)`},
+		{provider.Query{Artist: "Mu-Ziq", Title: "Hasty Boom Alert"}, `+recording:(hasty~ boom~ alert~) artist:(mu ziq~)`},
+		{provider.Query{Artist: "", Title: "Goodbey (feat. Soap&Skin)"}, `+recording:(goodbey~)`},
+		{provider.Query{Artist: "A", Title: `C:\ "x" ~y`}, `+recording:(c x y) artist:(a)`},
+	}
+	for _, tt := range tests {
+		got, err := FuzzySearchQuery(tt.q)
+		if err != nil || got != tt.want {
+			t.Errorf("FuzzySearchQuery(%+v) = %q, %v; want %q", tt.q, got, err, tt.want)
+		}
+	}
+	if _, err := FuzzySearchQuery(provider.Query{Artist: "A", Title: " ()"}); err == nil {
+		t.Error("FuzzySearchQuery without a title word: want an error")
+	}
+}

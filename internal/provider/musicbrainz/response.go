@@ -46,6 +46,11 @@ type credit struct {
 	Artist     struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
+		// Aliases are listed in search results (and lookups with
+		// inc=aliases): former names, other spellings, other scripts.
+		Aliases []struct {
+			Name string `json:"name"`
+		} `json:"aliases"`
 	} `json:"artist"`
 }
 
@@ -118,14 +123,40 @@ func (r recording) normalise(isrc string) provider.Recording {
 		SearchScore:    int(r.Score),
 		Genres:         genres(r.Genres, r.Tags),
 	}
+	var credit strings.Builder
 	for _, c := range r.ArtistCredit {
 		name := strings.TrimSpace(c.Name)
 		if name == "" {
 			name = strings.TrimSpace(c.Artist.Name)
 		}
-		if name != "" {
-			rec.Artists = append(rec.Artists, name)
+		if name == "" {
+			continue
 		}
+		rec.Artists = append(rec.Artists, name)
+		credit.WriteString(name)
+		credit.WriteString(c.JoinPhrase)
+		// The artist's own name where the credit uses another, and its
+		// aliases: a line may name the artist by any of them.
+		var others []string
+		if n := strings.TrimSpace(c.Artist.Name); n != "" && n != name {
+			others = append(others, n)
+		}
+		for _, a := range c.Artist.Aliases {
+			if n := strings.TrimSpace(a.Name); n != "" && n != name && !slices.Contains(others, n) {
+				others = append(others, n)
+			}
+		}
+		if len(others) > 0 {
+			for len(rec.ArtistNames) < len(rec.Artists)-1 {
+				rec.ArtistNames = append(rec.ArtistNames, nil)
+			}
+			rec.ArtistNames = append(rec.ArtistNames, others)
+		}
+	}
+	// The credit with its join phrases ("A feat. B") tells a guest from a
+	// collaborator; it is kept only when it says more than the names.
+	if c := strings.TrimSpace(credit.String()); len(rec.Artists) > 1 && c != strings.Join(rec.Artists, "") {
+		rec.Credit = c
 	}
 	for _, code := range r.ISRCs {
 		rec.ISRCs = appendUnique(rec.ISRCs, normaliseISRC(code))

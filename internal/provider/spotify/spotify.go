@@ -129,12 +129,18 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Name() string { return provider.Spotify }
 
 // Search finds tracks by title and artist with
-// q=track:"<title>" artist:"<artist>", at most Config.SearchLimit of them.
+// q=track:"<title>" artist:"<artist>" (q=<title> <artist> for q.Fuzzy), at
+// most Config.SearchLimit of them.
 // No hits is an empty result, not an error.
 func (c *Client) Search(ctx context.Context, q provider.Query) ([]provider.Recording, error) {
 	title, artist := fieldValue(q.Title), fieldValue(q.Artist)
 	if title == "" && artist == "" {
 		return nil, &provider.Error{Provider: provider.Spotify, Kind: provider.KindBadRequest, Err: errors.New("empty query")}
+	}
+	if q.Fuzzy {
+		// The looser search: the words without field filters, which Spotify
+		// matches in any field and forgives small misspellings in.
+		return c.search(ctx, strings.TrimSpace(title+" "+artist))
 	}
 	var terms []string
 	if title != "" {

@@ -340,6 +340,11 @@ func TestSearchRequest(t *testing.T) {
 			wantParams: url.Values{"type": {"track"}, "limit": {"10"}, "q": {`artist:"Bicep feat. Clara La San"`}},
 		},
 		{
+			name:       "the looser search: words without filters",
+			query:      provider.Query{Artist: "Apparat", Title: "Goodbey", Fuzzy: true},
+			wantParams: url.Values{"type": {"track"}, "limit": {"10"}, "q": {`Goodbey Apparat`}},
+		},
+		{
 			name:       "market and a smaller limit",
 			query:      provider.Query{Artist: "Bicep", Title: "Apricots (Extended Mix)"},
 			mod:        func(c *Config) { c.Market = "DE"; c.SearchLimit = 3 },

@@ -258,7 +258,8 @@ for r in recordings.values():
         isrc=r["isrc"], mbid=r["mbid"], musicbrainz_isrc=r["mb_has_isrc"], first_release_year=r["year"],
         popularity=max(0, min(100, r["popularity"])), tags=r["tags"] or None, providers=r["providers"], decoy=r.get("decoy"))))
 art_out = [clean(dict(id=a["key"], name=a["name"], sort_name=a["sort_name"], type=a["type"], spotify_id=a["spotify_id"], mbid=a["mbid"],
-                      discogs_id=a["discogs_id"], discogs_name=a["discogs_name"] if a["discogs_name"] != a["name"] else None)) for a in artists.values()]
+                      discogs_id=a["discogs_id"], discogs_name=a["discogs_name"] if a["discogs_name"] != a["name"] else None,
+                      aliases=a.get("aliases"))) for a in artists.values()]
 rel_out = []
 for r in releases:
     rel_out.append(clean(dict(id=r["key"], title=r["title"], type=r["type"], artists=r["credit"], release_date=r["date"], label=r["label"],

@@ -12,6 +12,7 @@ import json, os, re
 
 from model import *
 from evalsongs import SONGS, SIMPLE, HOLDOUT, COMPILATION_NAMES, DISCOGS_NAMES, PLACEHOLDERS, HOLDOUT_PLACEHOLDERS
+import evalpatterns
 
 SIMPLE_REMIXERS = ["Solomun", "Dixon", "Maceo Plex", "Joris Voorn", "Kerri Chandler", "Patrick Topping", "Adriatique",
                    "Mind Against", "Eats Everything", "Dennis Ferrer", "KETTAMA", "Mall Grab"]
@@ -103,7 +104,13 @@ def extend(g):
     comp_names = iter(COMPILATION_NAMES)
     comps = {}  # compilation title -> release dict
     g["eval_songs"] = songs = []
-    for spec in SONGS + [simple_song(*x) for x in SIMPLE] + HOLDOUT:
+    tagged = [(spec, None) for spec in SONGS + [simple_song(*x) for x in SIMPLE] + HOLDOUT]
+    tagged += [(spec, "sealed") for spec in evalpatterns.SEALED] + [(spec, "tuning") for spec in evalpatterns.TUNING]
+    for spec, part in tagged:
+        if "a" not in spec:
+            # lines about recordings that other songs define ("@<recording key>")
+            songs.append(dict(skey=None, spec=spec, credit=[], base=None, recs={}, part=part))
+            continue
         credit_spec = parse_artists(spec["a"]) if isinstance(spec["a"], str) else list(spec["a"])
         base, year, fam, kind = spec["t"], spec["y"], spec["fam"], spec.get("kind", "club")
         main = []
@@ -115,10 +122,15 @@ def extend(g):
         assert skey not in sample_songs, "eval song collides with a sample song: " + skey
         assert skey not in {s["skey"] for s in songs}, "duplicate eval song " + skey
         credit = [dict(artist=add_artist(n), join=j) for n, j in credit_spec]
+        # "cred": how this song's records name an artist (a former name, a name variation):
+        # MusicBrainz's credited name and Discogs' ANV; Spotify shows today's name.
+        for c, (n, _) in zip(credit, credit_spec):
+            if n in spec.get("cred", {}):
+                c["name"] = spec["cred"][n]
         # every name after "feat.": "Moss Kena & The Knocks"
         fi = next((i for i, (n, j) in enumerate(credit_spec) if j == " feat. "), None)
         feat_name = "".join(n + j for n, j in credit_spec[fi + 1:]).strip() if fi is not None else None
-        song = dict(skey=skey, spec=spec, credit=credit, base=base, recs={})
+        song = dict(skey=skey, spec=spec, credit=credit, base=base, recs={}, part=part)
         songs.append(song)
         orig = _duration(skey, "", kind, 0, {})
         for vspec in spec.get("v", []):
@@ -198,6 +210,9 @@ def extend(g):
                 rel["have"] = int(ropts["have"])
     for name, dname in DISCOGS_NAMES.items():
         artists[slug(name)]["discogs_name"] = dname
+    for name, aliases in evalpatterns.ALIASES.items():
+        assert slug(name) in artists, "aliases of an unknown artist " + name
+        artists[slug(name)]["aliases"] = aliases
 
 
 def _pick(placements):
@@ -229,13 +244,19 @@ def expect_for(g, rk):
     return out
 
 
-def _hint_values(g, rk, hints, case_key):
+def _hint_values(g, rk, hints, case_key, song=None):
     out = {}
     rec = g["recordings"].get(rk) if rk else None
     for k, v in hints.items():
         if k == "dur":
             if isinstance(v, int):
                 out["duration_ms"] = v
+            elif isinstance(v, str) and v.startswith("@"):
+                # the length of another recording (a trap: the line names another one)
+                out["duration_ms"] = round(g["recordings"][v[1:]]["duration_ms"] / 1000) * 1000
+            elif isinstance(v, str) and v.startswith("v:"):
+                # the length of another version of the song (a trap: the line names none)
+                out["duration_ms"] = round(g["recordings"][song["recs"][v[2:]]]["duration_ms"] / 1000) * 1000
             else:
                 off = v[1] if isinstance(v, tuple) else 0
                 out["duration_ms"] = round((rec["duration_ms"] + off) / 1000) * 1000
@@ -296,15 +317,22 @@ def write_cases(g):
         c["expect"] = exp
         c["note"] = note
         cases.append(c)
-    # 2. The eval-only songs' queries.
+    # 2. The eval-only songs' queries; those of the tuning set and the sealed hold-out of
+    # issue 16 (evalpatterns.py) go to files of their own.
     n = 0
+    parts = {"sealed": ("hold", []), "tuning": ("tune", [])}
     for song in g["eval_songs"]:
         for q in song["spec"].get("q", []):
             artist, title, want = q[0], q[1], q[2]
             hints = q[3] if len(q) > 3 else {}
             note = q[4] if len(q) > 4 else ""
-            n += 1
-            tid = f"eval-{n:03d}"
+            if song["part"]:
+                prefix, out = parts[song["part"]]
+                tid = f"{prefix}-{len(out) + 1:03d}"
+            else:
+                n += 1
+                tid = f"eval-{n:03d}"
+                out = cases
             if want is not None and want.startswith("@"):
                 rk = want[1:]
                 assert rk in g["recordings"], f"{artist} - {title}: no recording {rk}"
@@ -312,17 +340,27 @@ def write_cases(g):
                 rk = song["recs"].get(want) if want is not None else None
             assert want is None or rk, f"{tid}: {artist} - {title}: no recording {want!r}"
             c = {"track_id": tid, "artist": artist, "title": title}
-            c.update(_hint_values(g, rk, hints, tid))
+            c.update(_hint_values(g, rk, hints, tid, song))
             c["expect"] = expect_for(g, rk)
             c["note"] = note
-            cases.append(c)
+            out.append(c)
     for artist, title, note in PLACEHOLDERS + HOLDOUT_PLACEHOLDERS:
         n += 1
         cases.append({"track_id": f"eval-{n:03d}", "artist": artist, "title": title, "placeholder": True,
                       "expect": expect_for(g, None), "note": note + ": no provider request"})
+    for part, (prefix, out) in parts.items():
+        for artist, title, note in (evalpatterns.SEALED_PLACEHOLDERS if part == "sealed" else evalpatterns.TUNING_PLACEHOLDERS):
+            out.append({"track_id": f"{prefix}-{len(out) + 1:03d}", "artist": artist, "title": title, "placeholder": True,
+                        "expect": expect_for(g, None), "note": note + ": no provider request"})
     os.makedirs(root + "/testdata/eval", exist_ok=True)
     with open(root + "/testdata/eval/cases.jsonl", "w") as fh:
         for c in cases:
             fh.write(json.dumps(c, ensure_ascii=False) + "\n")
+    for name, (_, out) in (("holdout", parts["sealed"]), ("tuning", parts["tuning"])):
+        with open(root + f"/testdata/eval/{name}.jsonl", "w") as fh:
+            for c in out:
+                fh.write(json.dumps(c, ensure_ascii=False) + "\n")
+        nm = sum(1 for c in out if any(v is None for v in c["expect"].values()))
+        print(name, len(out), "cases, with a no-match provider", nm)
     nomatch = sum(1 for c in cases if any(v is None for v in c["expect"].values()))
     print("eval cases", len(cases), "sample", len(seen), "eval-only", n, "with a no-match provider", nomatch)

@@ -35,6 +35,16 @@ type Engine struct {
 	cache   *cache.Cache
 	match   match.Config
 	log     *zap.Logger
+	// overrides, when set, are read for every task (docs/curation.md).
+	overrides OverrideSource
+}
+
+// WithOverrides makes e apply the overrides o holds: a provider with an
+// override for the task is not asked; the override decides it. It returns
+// e.
+func (e *Engine) WithOverrides(o OverrideSource) *Engine {
+	e.overrides = o
+	return e
 }
 
 // NewEngine returns an Engine. Sources are queried in the order given; put
@@ -65,6 +75,10 @@ type providerOutcome struct {
 	// empty reports that every search found nothing at all, the looser one
 	// included.
 	empty bool
+	// override is the override that decided the provider (nil: asked).
+	override *Override
+	// review is the decision's close call, if it is one.
+	review *match.CloseCall
 }
 
 // Enrich implements Pipeline.
@@ -75,6 +89,13 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 			"reason": "placeholder", "parsed": parsed, "matcher_version": match.MatcherVersion, "input": taskInput(t),
 		}}, nil
 	}
+	var overrides map[string]Override
+	if e.overrides != nil {
+		var err error
+		if overrides, err = e.overrides.Overrides(ctx, t.TrackID, match.NameKey(t.Artist, t.Title)); err != nil {
+			return Result{}, fmt.Errorf("read the overrides of %s: %w", t.TrackID, err)
+		}
+	}
 	q := match.Query{Track: parsed, DurationMS: t.DurationMS, ISRC: t.ISRC, Learned: &match.Learned{}}
 	var pre *cache.Prefetched
 	if t.ForceRefresh {
@@ -84,6 +105,14 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 	}
 	outs := make([]providerOutcome, 0, len(e.sources))
 	for _, s := range e.sources {
+		if ov, ok := overrides[s.Client.Name()]; ok {
+			o := overridden(s.Client.Name(), ov)
+			outs = append(outs, o)
+			if o.best != nil {
+				learn(&q, *o.best)
+			}
+			continue
+		}
 		o := e.ask(ctx, pre, s, t, &q, outs)
 		provider.Started(ctx)
 		if provider.IsQuotaWait(o.err) {
@@ -98,7 +127,40 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 		}
 	}
 	e.decideAgain(t, &q, outs)
+	e.closeCalls(t, q, outs)
 	return e.merge(t, parsed, outs)
+}
+
+// overridden is the outcome an override decides: the accepted recording
+// (scored 1, rule "override"), or no match. No request is made.
+func overridden(name string, ov Override) providerOutcome {
+	o := providerOutcome{name: name, via: "override", override: &ov}
+	if ov.Action == OverrideReject {
+		o.decision = match.Decision{Reason: "rejected by an override (" + ov.By + ")"}
+		return o
+	}
+	c := match.Candidate{Recording: ov.Recording, Track: match.ParseRecording(ov.Recording),
+		Score: match.Score{Total: 1, Title: 1, Artist: 1, Rules: []string{"override"}}}
+	o.decision = match.Decision{Best: &c, Considered: 1}
+	o.best = &c
+	return o
+}
+
+// closeCalls marks the decisions that found no match only narrowly
+// (match.CloseCallOf), with their candidates, for review.
+func (e *Engine) closeCalls(t task.Task, q match.Query, outs []providerOutcome) {
+	for i := range outs {
+		o := &outs[i]
+		if o.err != nil || o.best != nil || o.override != nil || len(o.recs) == 0 {
+			continue
+		}
+		qp := q
+		qp.ID = hintFor(o.name, t)
+		d, cands := match.Choose(e.match, qp, o.recs)
+		if cc, ok := match.CloseCallOf(e.match, d, cands); ok {
+			o.review = &cc
+		}
+	}
 }
 
 // learn adds what an accepted match establishes about the recording to q:
@@ -418,8 +480,11 @@ func hintFor(name string, t task.Task) string {
 // field is one merged value with its provenance.
 type field struct {
 	Value  any     `json:"value"`
-	Source string  `json:"source"`
+	Source string  `json:"source"` // a provider, or "override"
 	Score  float64 `json:"score"`
+	// Provider and By name the provider and the person of an override.
+	Provider string `json:"provider,omitempty"`
+	By       string `json:"by,omitempty"`
 }
 
 // merge combines the providers' matches (docs/matching.md, "Merging").
@@ -434,10 +499,26 @@ func (e *Engine) merge(t task.Task, parsed match.Track, outs []providerOutcome) 
 	best := map[string]*match.Candidate{}
 	equiv := map[string][]match.Candidate{}
 	scores := 0.0
+	overrides := map[string]*Override{}
 	for _, o := range outs {
 		info := map[string]any{"via": o.via}
 		if len(o.notes) > 0 {
 			info["notes"] = o.notes
+		}
+		if o.override != nil {
+			ov := o.override
+			overrides[o.name] = ov
+			info["override"] = map[string]any{"action": ov.Action, "scope": ov.Scope, "by": ov.By, "at": ov.At.UTC().Format(time.RFC3339)}
+			if ov.Action == OverrideReject {
+				r.Withdrawn = append(r.Withdrawn, o.name)
+			}
+		}
+		if o.err == nil {
+			r.Decided = append(r.Decided, o.name)
+		}
+		if o.review != nil {
+			r.Reviews = append(r.Reviews, Review{Provider: o.name, CloseCall: *o.review})
+			info["close_call"] = o.review.Reason
 		}
 		if o.err != nil {
 			failed = append(failed, o.name)
@@ -511,7 +592,12 @@ func (e *Engine) merge(t task.Task, parsed match.Track, outs []providerOutcome) 
 			}
 			return
 		}
-		fields[name] = field{Value: v, Source: src, Score: round3(score)}
+		f := field{Value: v, Source: src, Score: round3(score)}
+		if ov := overrides[src]; ov != nil {
+			// A person decided this provider: the override is the source.
+			f.Source, f.Provider, f.By = "override", src, ov.By
+		}
+		fields[name] = f
 	}
 	sp, mb, dc := best[provider.Spotify], best[provider.MusicBrainz], best[provider.Discogs]
 	if sp != nil {
@@ -730,4 +816,37 @@ func taskInput(t task.Task) map[string]any {
 		in["discogs_release_id"] = t.DiscogsReleaseID
 	}
 	return in
+}
+
+// ErrNoProvider is returned by Lookup for a provider that is not enabled.
+var ErrNoProvider = errors.New("provider not enabled")
+
+// Lookup returns the recordings the provider knows under id (a Discogs
+// release: its tracks), through the cache, the rate limits and the guards,
+// as the engine looks a hinted id up (enrichctl review accept).
+func (e *Engine) Lookup(ctx context.Context, prov, id string) ([]provider.Recording, error) {
+	for _, s := range e.sources {
+		if s.Client.Name() != prov {
+			continue
+		}
+		var recs []provider.Recording
+		call := func(ctx context.Context) error {
+			var err error
+			recs, err = e.fetch(ctx, nil, prov, cache.KindLookup, false, func(ctx context.Context) ([]provider.Recording, error) {
+				return s.Client.ByID(ctx, id)
+			}, id)
+			return err
+		}
+		var err error
+		if s.Guard != nil {
+			err = s.Guard(ctx, call)
+		} else {
+			err = call(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look %s up at %s: %w", id, prov, err)
+		}
+		return recs, nil
+	}
+	return nil, fmt.Errorf("%s: %w", prov, ErrNoProvider)
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/djmeta/enrichment/internal/match"
+	"github.com/djmeta/enrichment/internal/provider"
 	"github.com/djmeta/enrichment/internal/task"
 )
 
@@ -56,6 +58,53 @@ type Result struct {
 	// (match.MatcherVersion; 0 when no matcher ran: a placeholder, no
 	// provider enabled).
 	MatcherVersion int
+	// Decided are the providers whose decision this result records (asked
+	// and answered, or decided by an override): the store replaces their
+	// open close calls with Reviews.
+	Decided []string
+	// Reviews are the close calls among them (docs/curation.md).
+	Reviews []Review
+	// Withdrawn are the providers an override rejects: the store clears
+	// their id column, whatever an earlier enrichment stored.
+	Withdrawn []string
+}
+
+// Review is one provider's close call.
+type Review struct {
+	Provider string
+	match.CloseCall
+}
+
+// Override actions.
+const (
+	OverrideAccept = "accept"
+	OverrideReject = "reject"
+)
+
+// Override scopes: the track id, or the normalised artist and title
+// (match.NameKey).
+const (
+	ScopeTrack = "track"
+	ScopeName  = "name"
+)
+
+// Override is a decision a person took for one provider of a track
+// (enrichctl review accept/reject): every enrichment of the track uses it
+// instead of asking that provider.
+type Override struct {
+	Provider string
+	Action   string // OverrideAccept or OverrideReject
+	// Recording is the accepted recording, as the provider gave it.
+	Recording provider.Recording
+	Scope     string // ScopeTrack or ScopeName
+	By        string
+	At        time.Time
+}
+
+// OverrideSource finds the overrides that apply to a track: by provider,
+// its own (scope track) before its name's (scope name).
+type OverrideSource interface {
+	Overrides(ctx context.Context, trackID, nameKey string) (map[string]Override, error)
 }
 
 // Pipeline enriches one task. Implementations must be safe for concurrent

@@ -94,7 +94,7 @@ func (s backfillSelection) filter(start time.Time) (store.BackfillFilter, error)
 }
 
 // parseAge parses a Go duration ("36h", "90m") or a whole number of days
-// ("30d").
+// ("30d"); 0s selects every row written before the run started.
 func parseAge(s string) (time.Duration, error) {
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
@@ -109,8 +109,8 @@ func parseAge(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("%w: %q is not a duration such as 30d, 36h or 90m", ErrUsage, s)
 		}
 	}
-	if d <= 0 {
-		return 0, fmt.Errorf("%w: duration %q must be positive", ErrUsage, s)
+	if d < 0 {
+		return 0, fmt.Errorf("%w: duration %q must not be negative", ErrUsage, s)
 	}
 	return d, nil
 }

@@ -328,7 +328,7 @@ func TestBackfillFlags(t *testing.T) {
 		{[]string{"--max-rate", "-1"}, "--max-rate must not be negative"},
 		{[]string{"--missing=false"}, "backfill selects nothing"},
 		{[]string{"--older-than", "soon"}, `"soon" is not a duration`},
-		{[]string{"--not-found-older-than", "-3d"}, "must be positive"},
+		{[]string{"--not-found-older-than", "-3d"}, "must not be negative"},
 		{[]string{"--limit", "-1"}, "--limit must not be negative"},
 		{[]string{"extra"}, "takes no arguments"},
 	}
@@ -354,7 +354,8 @@ func TestParseAge(t *testing.T) {
 		{"36h", 36 * time.Hour, false},
 		{"90m", 90 * time.Minute, false},
 		{"1h30m", 90 * time.Minute, false},
-		{"0d", 0, true},
+		{"0d", 0, false},
+		{"0s", 0, false},
 		{"1.5d", 0, true},
 		{"-1h", 0, true},
 		{"", 0, true},

@@ -104,8 +104,8 @@ type rematchPipeline interface {
 }
 
 // newRematchPipeline builds the engine from the worker's configuration.
-var newRematchPipeline = func(cfg config.Worker, log *zap.Logger) (rematchPipeline, error) {
-	return worker.NewPipeline(cfg, log)
+var newRematchPipeline = func(cfg config.Worker, log *zap.Logger, overrides enrich.OverrideSource) (rematchPipeline, error) {
+	return worker.NewPipeline(cfg, log, overrides)
 }
 
 // rematchOptions configures one invocation.
@@ -510,7 +510,7 @@ func newRematchCmd(a *app) *cobra.Command {
 			return err
 		}
 		defer st.Close()
-		p, err := newRematchPipeline(wcfg, zap.NewNop())
+		p, err := newRematchPipeline(wcfg, zap.NewNop(), st)
 		if err != nil {
 			return err
 		}

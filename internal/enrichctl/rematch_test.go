@@ -98,7 +98,7 @@ func (f *rematchFixture) enrich(tasks []task.Task) []enrich.Result {
 	f.t.Helper()
 	cfg, err := config.LoadWorker(f.env)
 	testinfra.Must(f.t, err, "worker config")
-	p, err := worker.NewPipeline(cfg, nil)
+	p, err := worker.NewPipeline(cfg, nil, nil)
 	testinfra.Must(f.t, err, "pipeline")
 	defer p.Close()
 	out := make([]enrich.Result, len(tasks))

@@ -120,6 +120,9 @@ type Candidate struct {
 	Recording provider.Recording `json:"-"`
 	Track     Track              `json:"track"`
 	Score     Score              `json:"score"`
+	// Raw is Score.Total before a rejection zeroed it: how close a rejected
+	// candidate came (close calls, CloseCallOf).
+	Raw float64 `json:"-"`
 }
 
 // ParseRecording parses a provider candidate; MusicBrainz's disambiguation
@@ -236,6 +239,7 @@ func ScoreRecording(q Query, r provider.Recording) Candidate {
 			s.Rejected = "artist: also credits " + strings.Join(art.subset, ", ") + " (a partial credit needs the duration, the ISRC or the id to agree)"
 		}
 	}
+	c.Raw = s.Total
 	if s.Rejected != "" {
 		s.Total = 0
 	}

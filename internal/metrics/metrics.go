@@ -54,6 +54,10 @@ type Worker struct {
 	Returned      prometheus.Counter
 	Panics        prometheus.Counter
 	TextCleaned   *prometheus.CounterVec
+	// CloseCalls counts the close calls tasks ended with, and ReviewsOpen
+	// the open ones in the database (docs/curation.md).
+	CloseCalls  *prometheus.CounterVec
+	ReviewsOpen *prometheus.GaugeVec
 }
 
 // Deferral reasons (enrichment_tasks_deferred_total).
@@ -147,6 +151,14 @@ func NewWorker(version string) *Worker {
 			Name: "enrichment_text_cleaned_total",
 			Help: "Tasks whose artist or title had control or format characters stripped, by field.",
 		}, []string{"field"}),
+		CloseCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enrichment_close_calls_total",
+			Help: "Provider decisions that found no match only narrowly and were kept for review, by provider and reason.",
+		}, []string{"provider", "reason"}),
+		ReviewsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "enrichment_reviews_open",
+			Help: "Open close calls waiting for review in the database (match_reviews), by provider; read every minute.",
+		}, []string{"provider"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "enrichment_build_info",
@@ -157,7 +169,7 @@ func NewWorker(version string) *Worker {
 		m.TasksReceived, m.Tasks, m.TaskDuration, m.Retries, m.DeadLettered, m.Inflight,
 		m.AMQPReconnects, m.AMQPConnected, m.Ready, m.RedisUp, m.DBWriteDuration, m.LastTaskCompleted,
 		m.Deferred, m.AdmissionWaiting, m.AdmissionWait,
-		m.Paused, m.Returned, m.Panics, m.TextCleaned,
+		m.Paused, m.Returned, m.Panics, m.TextCleaned, m.CloseCalls, m.ReviewsOpen,
 		buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -168,6 +180,12 @@ func NewWorker(version string) *Worker {
 	}
 	for _, r := range []string{"invalid_message", "permanent_error", "retries_exhausted"} {
 		m.DeadLettered.WithLabelValues(r)
+	}
+	for _, p := range []string{"spotify", "musicbrainz", "discogs"} {
+		m.ReviewsOpen.WithLabelValues(p)
+		for _, r := range []string{"threshold", "margin", "version conflict", "artist conflict"} {
+			m.CloseCalls.WithLabelValues(p, r)
+		}
 	}
 	for _, r := range []string{DeferredQuota, DeferredHold} {
 		m.Deferred.WithLabelValues(r)

@@ -62,17 +62,21 @@ func (s *Store) RematchPage(ctx context.Context, f RematchFilter, after string, 
 		return nil, fmt.Errorf("rematch page: limit must be positive, got %d", limit)
 	}
 	cond, args := f.where(3)
+	return s.rematchRows(ctx, `t.id > $1 AND `+cond+` ORDER BY t.id LIMIT $2`, append([]any{after, limit}, args...)...)
+}
+
+// rematchRows reads the rows that cond (a WHERE clause and what follows,
+// on tracks t and enrichment_status s) selects.
+func (s *Store) rematchRows(ctx context.Context, cond string, args ...any) ([]RematchRow, error) {
 	q := `SELECT t.id, t.artist, t.title, coalesce(t.spotify_id, ''), coalesce(t.isrc, ''),
 	       coalesce(t.musicbrainz_id::text, ''), coalesce(t.discogs_release_id, 0), coalesce(t.duration_ms, 0),
 	       t.release_date, coalesce(t.label, ''), coalesce(t.genres, '{}'), coalesce(t.enrichment_source_api, ''), t.metadata,
 	       s.status, s.sources, s.attempts, coalesce(s.last_error, ''), coalesce(s.matcher_version, 0)
 	  FROM tracks t JOIN enrichment_status s ON s.track_id = t.id
-	 WHERE t.id > $1 AND ` + cond + `
-	 ORDER BY t.id
-	 LIMIT $2`
-	rows, err := s.pool.Query(ctx, q, append([]any{after, limit}, args...)...)
+	 WHERE ` + cond
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("select rematch rows after %q: %w", after, err)
+		return nil, fmt.Errorf("select rematch rows: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RematchRow, error) {
 		var x RematchRow
@@ -94,7 +98,7 @@ func (s *Store) RematchPage(ctx context.Context, f RematchFilter, after string, 
 		return x, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("select rematch rows after %q: %w", after, err)
+		return nil, fmt.Errorf("select rematch rows: %w", err)
 	}
 	return out, nil
 }

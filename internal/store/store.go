@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/djmeta/enrichment/internal/enrich"
+	"github.com/djmeta/enrichment/internal/match"
 	"github.com/djmeta/enrichment/internal/task"
 )
 
@@ -113,8 +114,9 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 }
 
 // upsertTrack inserts the track or updates it; a known value is never
-// replaced by an unknown one, and an update that changes nothing writes
-// nothing (so a duplicate delivery leaves the row exactly as it was).
+// replaced by an unknown one, but for the id of a provider an override
+// rejects ($17: its name), which is cleared; an update that changes nothing
+// writes nothing (so a duplicate delivery leaves the row exactly as it was).
 const upsertTrack = `
 INSERT INTO tracks AS t (id, artist, title, spotify_id, isrc, musicbrainz_id, discogs_release_id,
     duration_ms, release_date, label, genres, bpm, musical_key, camelot_key, metadata, enrichment_source_api)
@@ -122,10 +124,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, COALESCE($1
 ON CONFLICT (id) DO UPDATE SET
     artist                = EXCLUDED.artist,
     title                 = EXCLUDED.title,
-    spotify_id            = COALESCE(EXCLUDED.spotify_id, t.spotify_id),
+    spotify_id            = CASE WHEN 'spotify' = ANY($17::text[]) THEN NULL ELSE COALESCE(EXCLUDED.spotify_id, t.spotify_id) END,
     isrc                  = COALESCE(EXCLUDED.isrc, t.isrc),
-    musicbrainz_id        = COALESCE(EXCLUDED.musicbrainz_id, t.musicbrainz_id),
-    discogs_release_id    = COALESCE(EXCLUDED.discogs_release_id, t.discogs_release_id),
+    musicbrainz_id        = CASE WHEN 'musicbrainz' = ANY($17::text[]) THEN NULL ELSE COALESCE(EXCLUDED.musicbrainz_id, t.musicbrainz_id) END,
+    discogs_release_id    = CASE WHEN 'discogs' = ANY($17::text[]) THEN NULL ELSE COALESCE(EXCLUDED.discogs_release_id, t.discogs_release_id) END,
     duration_ms           = COALESCE(EXCLUDED.duration_ms, t.duration_ms),
     release_date          = COALESCE(EXCLUDED.release_date, t.release_date),
     label                 = COALESCE(EXCLUDED.label, t.label),
@@ -139,8 +141,8 @@ WHERE (t.artist, t.title, t.spotify_id, t.isrc, t.musicbrainz_id, t.discogs_rele
        t.release_date, t.label, t.genres, t.bpm, t.musical_key, t.camelot_key, t.metadata, t.enrichment_source_api)
   IS DISTINCT FROM
       (EXCLUDED.artist, EXCLUDED.title,
-       COALESCE(EXCLUDED.spotify_id, t.spotify_id), COALESCE(EXCLUDED.isrc, t.isrc),
-       COALESCE(EXCLUDED.musicbrainz_id, t.musicbrainz_id), COALESCE(EXCLUDED.discogs_release_id, t.discogs_release_id),
+       CASE WHEN 'spotify' = ANY($17::text[]) THEN NULL ELSE COALESCE(EXCLUDED.spotify_id, t.spotify_id) END, COALESCE(EXCLUDED.isrc, t.isrc),
+       CASE WHEN 'musicbrainz' = ANY($17::text[]) THEN NULL ELSE COALESCE(EXCLUDED.musicbrainz_id, t.musicbrainz_id) END, CASE WHEN 'discogs' = ANY($17::text[]) THEN NULL ELSE COALESCE(EXCLUDED.discogs_release_id, t.discogs_release_id) END,
        COALESCE(EXCLUDED.duration_ms, t.duration_ms), COALESCE(EXCLUDED.release_date, t.release_date),
        COALESCE(EXCLUDED.label, t.label), COALESCE(EXCLUDED.genres, t.genres), COALESCE(EXCLUDED.bpm, t.bpm),
        COALESCE(EXCLUDED.musical_key, t.musical_key), COALESCE(EXCLUDED.camelot_key, t.camelot_key),
@@ -150,8 +152,8 @@ WHERE (t.artist, t.title, t.spotify_id, t.isrc, t.musicbrainz_id, t.discogs_rele
 // upsertStatus records how the enrichment ended; an identical row is not
 // rewritten.
 const upsertStatus = `
-INSERT INTO enrichment_status AS s (track_id, status, sources, confidence, attempts, last_error, matcher_version, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+INSERT INTO enrichment_status AS s (track_id, status, sources, confidence, attempts, last_error, matcher_version, needs_review, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, EXISTS (SELECT 1 FROM match_reviews m WHERE m.track_id = $1), now())
 ON CONFLICT (track_id) DO UPDATE SET
     status          = EXCLUDED.status,
     sources         = EXCLUDED.sources,
@@ -159,10 +161,37 @@ ON CONFLICT (track_id) DO UPDATE SET
     attempts        = EXCLUDED.attempts,
     last_error      = EXCLUDED.last_error,
     matcher_version = EXCLUDED.matcher_version,
+    needs_review    = EXCLUDED.needs_review,
     updated_at      = now()
-WHERE (s.status, s.sources, s.confidence, s.attempts, s.last_error, s.matcher_version)
+WHERE (s.status, s.sources, s.confidence, s.attempts, s.last_error, s.matcher_version, s.needs_review)
   IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.sources, EXCLUDED.confidence, EXCLUDED.attempts, EXCLUDED.last_error,
-                    EXCLUDED.matcher_version)`
+                    EXCLUDED.matcher_version, EXCLUDED.needs_review)`
+
+// saveReviews replaces the open close calls of the providers a result
+// decided ($2) with its own ($3: a JSON array of {provider, reason, detail,
+// candidates}); an identical review is not rewritten. It runs before
+// upsertStatus, which sets enrichment_status.needs_review from what is left.
+const saveReviews = `
+WITH incoming AS (
+    SELECT r->>'provider' AS provider, r->>'reason' AS reason, COALESCE(r->>'detail', '') AS detail,
+           r->'candidates' AS candidates
+    FROM jsonb_array_elements(COALESCE($3::jsonb, '[]'::jsonb)) AS r
+), gone AS (
+    DELETE FROM match_reviews m
+    WHERE m.track_id = $1 AND m.provider = ANY($2::text[])
+      AND m.provider NOT IN (SELECT provider FROM incoming)
+    RETURNING m.provider
+), saved AS (
+    INSERT INTO match_reviews AS m (track_id, provider, reason, detail, candidates, matcher_version)
+    SELECT $1, provider, reason, detail, candidates, $4 FROM incoming
+    ON CONFLICT (track_id, provider) DO UPDATE SET
+        reason = EXCLUDED.reason, detail = EXCLUDED.detail, candidates = EXCLUDED.candidates,
+        matcher_version = EXCLUDED.matcher_version, updated_at = now()
+    WHERE (m.reason, m.detail, m.candidates, m.matcher_version)
+          IS DISTINCT FROM (EXCLUDED.reason, EXCLUDED.detail, EXCLUDED.candidates, EXCLUDED.matcher_version)
+    RETURNING m.provider
+)
+SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM saved)`
 
 // Save writes the track and its status in one transaction. attempts is the
 // number of the delivery attempt that produced r (1 for the first).
@@ -200,9 +229,13 @@ func (s *Store) SaveBatch(ctx context.Context, ws []Write) error {
 	}
 	b := &pgx.Batch{}
 	b.Queue(setLimits, strconv.FormatInt(s.limits.Lock.Milliseconds(), 10), strconv.FormatInt(s.limits.Write.Milliseconds(), 10))
+	owner := []int{-1} // the write each statement belongs to
 	for i, w := range ws {
 		if err := queue(b, w); err != nil {
 			return &WriteError{Index: i, Err: err}
+		}
+		for len(owner) < b.Len() {
+			owner = append(owner, i)
 		}
 	}
 	wctx, cancel := context.WithTimeoutCause(ctx, s.limits.Write+time.Second, ErrWriteTimeout)
@@ -212,9 +245,7 @@ func (s *Store) SaveBatch(ctx context.Context, ws []Write) error {
 		br := tx.SendBatch(wctx, b)
 		for i := range b.Len() {
 			if _, err := br.Exec(); err != nil {
-				if i > 0 {
-					failed = (i - 1) / 2 // two statements per write after setLimits
-				}
+				failed = owner[i]
 				_ = br.Close()
 				return err
 			}
@@ -270,10 +301,46 @@ func queue(b *pgx.Batch, w Write) error {
 		b.Queue(upsertTrack, w.Task.TrackID, w.Task.Artist, w.Task.Title,
 			nullStr(r.SpotifyID), nullStr(r.ISRC), nullStr(r.MusicBrainzID), nullInt64(r.DiscogsReleaseID),
 			nullInt(r.DurationMS), releaseDate, nullStr(r.Label), genres, nullFloat(r.BPM),
-			nullStr(r.MusicalKey), nullStr(r.CamelotKey), meta, nullStr(r.SourceAPI))
+			nullStr(r.MusicalKey), nullStr(r.CamelotKey), meta, nullStr(r.SourceAPI), withdrawn(r))
+	}
+	if len(r.Decided) > 0 || len(r.Reviews) > 0 {
+		reviews, err := reviewsJSON(r.Reviews)
+		if err != nil {
+			return fmt.Errorf("save %s: %w", w.Task.TrackID, err)
+		}
+		b.Queue(saveReviews, w.Task.TrackID, r.Decided, reviews, nullInt(r.MatcherVersion))
 	}
 	b.Queue(upsertStatus, w.Task.TrackID, string(r.Status), sources, r.Confidence, w.Attempts, nullStr(w.LastError), nullInt(r.MatcherVersion))
 	return nil
+}
+
+// withdrawn are the providers whose id an override rejects ($17 of
+// upsertTrack); never nil, so the parameter is a text[].
+func withdrawn(r enrich.Result) []string {
+	if r.Withdrawn == nil {
+		return []string{}
+	}
+	return r.Withdrawn
+}
+
+// reviewRecord is a close call as match_reviews stores it.
+type reviewRecord struct {
+	Provider   string                  `json:"provider"`
+	Reason     string                  `json:"reason"`
+	Detail     string                  `json:"detail"`
+	Candidates []match.ReviewCandidate `json:"candidates"`
+}
+
+func reviewsJSON(rs []enrich.Review) ([]byte, error) {
+	out := make([]reviewRecord, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, reviewRecord{Provider: r.Provider, Reason: r.Reason, Detail: r.Detail, Candidates: r.Candidates})
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode close calls: %w", err)
+	}
+	return b, nil
 }
 
 func nullStr(s string) *string {

@@ -85,7 +85,8 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 				names[i] = s.Client.Name()
 			}
 			log.Info("providers enabled", zap.Strings("providers", names))
-			pipeline = enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log)
+			pipeline = enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log).
+				WithOverrides(st)
 		}
 	}
 	// Consumption starts paused: the worker takes no task before Postgres
@@ -198,6 +199,7 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 		})
 		aux.Go(func() error { return refresher.Run(auxCtx) })
 	}
+	aux.Go(func() error { return countReviews(auxCtx, st, m, log) })
 	if opts.Started != nil {
 		opts.Started(srv.Addr())
 	}

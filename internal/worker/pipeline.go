@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 	"github.com/djmeta/enrichment/internal/enrich"
 	"github.com/djmeta/enrichment/internal/match"
 	"github.com/djmeta/enrichment/internal/metrics"
+	"github.com/djmeta/enrichment/internal/provider"
 )
 
 // Pipeline is the enrichment engine a worker runs, for the tools that decide
@@ -27,8 +29,9 @@ type Pipeline struct {
 	reg   *prometheus.Registry
 }
 
-// NewPipeline builds the pipeline of cfg; Close releases it.
-func NewPipeline(cfg config.Worker, log *zap.Logger) (*Pipeline, error) {
+// NewPipeline builds the pipeline of cfg; Close releases it. Overrides,
+// when not nil, are applied as a worker applies them (docs/curation.md).
+func NewPipeline(cfg config.Worker, log *zap.Logger, overrides enrich.OverrideSource) (*Pipeline, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -54,7 +57,11 @@ func NewPipeline(cfg config.Worker, log *zap.Logger) (*Pipeline, error) {
 		p.Pipeline = enrich.NoProviders{}
 		return p, nil
 	}
-	p.Pipeline = enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log)
+	e := enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log)
+	if overrides != nil {
+		e.WithOverrides(overrides)
+	}
+	p.Pipeline = e
 	return p, nil
 }
 
@@ -85,4 +92,14 @@ func (p *Pipeline) Requests() (map[string]int64, error) {
 func (p *Pipeline) Close() {
 	p.cache.Close()
 	_ = p.rdb.Close()
+}
+
+// Lookup returns the recordings provider prov knows under id, through the
+// fleet's cache and quotas (enrich.Engine.Lookup).
+func (p *Pipeline) Lookup(ctx context.Context, prov, id string) ([]provider.Recording, error) {
+	e, ok := p.Pipeline.(*enrich.Engine)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", prov, enrich.ErrNoProvider)
+	}
+	return e.Lookup(ctx, prov, id)
 }

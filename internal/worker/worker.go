@@ -215,6 +215,9 @@ func (w *Worker) process(ctx context.Context, d *broker.Delivery) (outcome strin
 		}
 		return w.settle.fail(ctx, d, t, attempt, err, log)
 	}
+	for _, r := range res.Reviews {
+		w.metrics.CloseCalls.WithLabelValues(r.Provider, r.Reason).Inc()
+	}
 	log.Info("task done", zap.String("status", string(res.Status)), zap.Strings("sources", res.Sources),
 		zap.Float64("confidence", res.Confidence))
 	return string(res.Status)

@@ -249,8 +249,14 @@ func TestBackfillMaxRate(t *testing.T) {
 	span := res.Last.Sub(res.First)
 	got := float64(n-1) / span.Seconds()
 	t.Logf("%d publishes over %s: %.1f tasks/s (limit %.0f)", n, span.Round(time.Millisecond), got, rate)
-	if span < 2*time.Second || got < rate*0.9 || got > rate*1.1 {
-		t.Errorf("rate %.1f tasks/s over %s, want %.0f ± 10%% over at least 2s", got, span, rate)
+	// --max-rate is a ceiling: never above it (10% for the clock), and not
+	// far below it either, though a loaded machine (make test runs packages
+	// in parallel, under -race) may publish slower than the limit allows.
+	if span < 2*time.Second || got > rate*1.1 {
+		t.Errorf("rate %.1f tasks/s over %s, want at most %.0f (+10%%) over at least 2s", got, span, rate)
+	}
+	if got < rate*0.5 {
+		t.Errorf("rate %.1f tasks/s, want at least half the limit %.0f", got, rate)
 	}
 	s.waitDepth(broker.WorkQueue, n)
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,6 +69,26 @@ func (s slow) Enrich(ctx context.Context, _ task.Task) (enrich.Result, error) {
 	return enrich.Result{Status: enrich.StatusNotFound}, nil
 }
 
+// gated lets its first free tasks through and holds the others until open
+// is closed.
+type gated struct {
+	slow
+	free int64
+	n    atomic.Int64
+	open chan struct{}
+}
+
+func (g *gated) Enrich(ctx context.Context, t task.Task) (enrich.Result, error) {
+	if g.n.Add(1) > g.free {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return enrich.Result{}, ctx.Err()
+		}
+	}
+	return g.slow.Enrich(ctx, t)
+}
+
 // TestPostgresOutagePausesAndResumes cuts the worker off Postgres (a TCP
 // proxy drops every connection and refuses new ones, as a stopped server
 // would) in the middle of a backlog. The worker pauses: it stops taking
@@ -80,7 +101,11 @@ func TestPostgresOutagePausesAndResumes(t *testing.T) {
 	b := setup(t, map[string]string{"RETRY_DELAYS": "200ms,400ms", "WORKER_CONCURRENCY": "8", "PREFETCH_COUNT": "64"})
 	proxy := testinfra.NewProxy(t, "127.0.0.1:5432")
 	b.cfg.DatabaseURL = proxy.URL(t, b.cfg.DatabaseURL)
-	rw := b.startWorker(slow{d: 30 * time.Millisecond})
+	// The first 50 tasks pass; the others wait until Postgres is cut, so
+	// that tasks are certainly in flight when it goes, however slow the
+	// machine.
+	g := &gated{slow: slow{d: 30 * time.Millisecond}, free: 50, open: make(chan struct{})}
+	rw := b.startWorker(g)
 	const n = 600
 	for i := range n {
 		b.publishTask(fmt.Sprint("t", i), "Artist", fmt.Sprint("Title ", i))
@@ -88,6 +113,7 @@ func TestPostgresOutagePausesAndResumes(t *testing.T) {
 	b.waitStatusRows(50, 30*time.Second)
 
 	proxy.Cut()
+	close(g.open)
 	testinfra.Eventually(t, 15*time.Second, "the worker to pause", func() (bool, error) {
 		return metric(rw.addr, `enrichment_paused{dependency="postgres"}`) == 1, nil
 	})

@@ -35,7 +35,7 @@ func TestCloseCallOf(t *testing.T) {
 		},
 		{
 			name: "a partial credit nothing confirms: artist conflict", artist: "Topic", title: "Breaking Me",
-			cands: []provider.Recording{{Provider: "test", ID: "tb", Title: "Breaking Me", Artists: []string{"Topic", "A7S"}, DurationMS: 166000}},
+			cands:      []provider.Recording{{Provider: "test", ID: "tb", Title: "Breaking Me", Artists: []string{"Topic", "A7S"}, DurationMS: 166000}},
 			wantReason: ReasonArtistConflict, wantFirst: "tb",
 		},
 		{

@@ -44,6 +44,9 @@ type rematchSelection struct {
 }
 
 func (s rematchSelection) String() string {
+	if s.MatcherOlderThan > match.MatcherVersion {
+		return fmt.Sprintf("decided by any matcher, status %s", strings.Join(s.Statuses, ", "))
+	}
 	return fmt.Sprintf("decided by a matcher older than version %d, status %s", s.MatcherOlderThan, strings.Join(s.Statuses, ", "))
 }
 
@@ -464,6 +467,7 @@ func newRematchCmd(a *app) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	olderThan := fl.Int("matcher-older-than", match.MatcherVersion, "select rows decided by a matcher version below this (rows with no version recorded count as older)")
+	all := fl.Bool("all", false, "select rows decided by any matcher, the current one too (after review import: apply the overrides to every row)")
 	statuses := fl.StringSlice("status", store.DefaultRematchStatuses, "select rows with these statuses (completed, partial, not_found, failed)")
 	limit := fl.Int64("limit", 0, "decide at most N rows in this invocation (0: all)")
 	dryRun := fl.Bool("dry-run", false, "decide and report, write nothing")
@@ -484,7 +488,13 @@ func newRematchCmd(a *app) *cobra.Command {
 		case *concurrency < 1 || *concurrency > 256:
 			return usageErr("--concurrency must be in [1, 256], got %d", *concurrency)
 		}
+		if *all && cmd.Flags().Changed("matcher-older-than") {
+			return usageErr("--all and --matcher-older-than select differently; give one")
+		}
 		sel := rematchSelection{MatcherOlderThan: *olderThan}
+		if *all {
+			sel.MatcherOlderThan = match.MatcherVersion + 1
+		}
 		for _, s := range *statuses {
 			s = strings.TrimSpace(s)
 			switch enrich.Status(s) {

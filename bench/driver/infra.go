@@ -115,7 +115,7 @@ func baseEnv() []string {
 // before it: a checkpoint landing in the first latency run after the warm
 // runs made its p50 161–196 ms against 27–40 ms for the next runs.
 func (sc *Scenario) Truncate(ctx context.Context) error {
-	if _, err := sc.db.Exec(ctx, "TRUNCATE tracks, enrichment_status"); err != nil {
+	if _, err := sc.db.Exec(ctx, "TRUNCATE tracks, enrichment_status CASCADE"); err != nil {
 		return err
 	}
 	_, err := sc.db.Exec(ctx, "CHECKPOINT")

@@ -50,7 +50,9 @@ func TestMigrateUpDownUp(t *testing.T) {
 	}
 	full := objects(t, dbURL)
 	for _, want := range []string{"rel:tracks", "rel:enrichment_status", "rel:enrichment_coverage_stats",
-		"rel:enrichment_coverage_stats_id_idx", "fn:tracks_touch", "trg:tracks_touch"} {
+		"rel:enrichment_coverage_stats_id_idx", "fn:tracks_touch", "trg:tracks_touch",
+		"rel:track_recordings", "rel:track_recordings_recording_id_idx", "rel:track_recordings_refresh",
+		"rel:recording_id_seq", "rel:recording_conflicts"} {
 		if !full[want] {
 			t.Errorf("after up, %s is missing", want)
 		}

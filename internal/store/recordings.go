@@ -26,7 +26,7 @@ type RecordingCounts struct {
 	// NewIDs is the recording ids handed out (new recordings, and the parts
 	// of a split that did not keep the old id).
 	NewIDs   int64         `json:"new_ids"`
-	Duration time.Duration `json:"duration_ns"`
+	Duration time.Duration `json:"-"`
 }
 
 // Changed is the track_recordings rows the refresh wrote.
@@ -93,7 +93,16 @@ func RefreshRecordings(ctx context.Context, tx pgx.Tx) (RecordingCounts, error) 
 	if _, err := tx.Exec(ctx, recordingRowsTable); err != nil {
 		return c, fmt.Errorf("refresh recordings: number the rows: %w", err)
 	}
-	g, err := readRecordingGraph(ctx, tx)
+	// Temporary tables are never analyzed by autovacuum: the planner needs
+	// the row count to join the assignments written back by row number.
+	if _, err := tx.Exec(ctx, `ANALYZE recording_rows`); err != nil {
+		return c, fmt.Errorf("refresh recordings: %w", err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM recording_rows`).Scan(&n); err != nil {
+		return c, fmt.Errorf("refresh recordings: count the rows: %w", err)
+	}
+	g, err := readRecordingGraph(ctx, tx, n)
 	if err != nil {
 		return c, err
 	}
@@ -179,8 +188,8 @@ type recordingGraph struct {
 	size   []int32
 }
 
-func readRecordingGraph(ctx context.Context, tx pgx.Tx) (*recordingGraph, error) {
-	g := &recordingGraph{}
+func readRecordingGraph(ctx context.Context, tx pgx.Tx, n int) (*recordingGraph, error) {
+	g := &recordingGraph{old: make([]int64, 0, n), parent: make([]int32, 0, n), size: make([]int32, 0, n)}
 	rows, err := tx.Query(ctx, recordingEdges)
 	if err != nil {
 		return nil, fmt.Errorf("refresh recordings: read the rows: %w", err)
@@ -261,7 +270,13 @@ func (g *recordingGraph) keepOldIDs(comp []int32, ncomp int) []int64 {
 		comp int32
 		id   int64
 	}
-	var ms []member
+	nold := 0
+	for _, old := range g.old {
+		if old != 0 {
+			nold++
+		}
+	}
+	ms := make([]member, 0, nold)
 	for i, old := range g.old {
 		if old != 0 {
 			ms = append(ms, member{comp[i], old})

@@ -82,8 +82,9 @@ const recordingWriteChunk = 50_000
 // refresh in track_recordings_refresh.
 //
 // Callers serialise refreshes with the advisory lock CoverageLockKey (the
-// CoverageRefresher and RefreshRecordingsNow do). Memory: about 40 bytes per
-// grouped row (numbers only; see docs/curation.md).
+// CoverageRefresher and RefreshRecordingsNow do). Memory: 35-50 bytes per
+// grouped row (numbers only); a million rows took 6 s when nothing changed
+// (docs/curation.md).
 func RefreshRecordings(ctx context.Context, tx pgx.Tx) (RecordingCounts, error) {
 	start := time.Now()
 	var c RecordingCounts

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -284,4 +285,72 @@ func TestRecordingConflicts(t *testing.T) {
 	if _, err := d.st.RecordingOf(ctx, "nope"); err == nil {
 		t.Errorf("RecordingOf an unknown track: no error")
 	}
+}
+
+// TestRefreshRecordingsSplitTakesTheNextOldID: when two groups compete for
+// one old id, the loser takes the next most common old id of its members
+// that no other group kept, rather than a new one.
+func TestRefreshRecordingsSplitTakesTheNextOldID(t *testing.T) {
+	t.Parallel()
+	d := newRecDB(t)
+	// X: x1..x3 by ISRC 1, x4..x6 by ISRC 2, joined by x3 and x4's Spotify id.
+	// Y: y1 alone.
+	d.set(recTrack{"x1", isrc(1), "", ""}, recTrack{"x2", isrc(1), "", ""}, recTrack{"x3", isrc(1), spotify(1), ""},
+		recTrack{"x4", isrc(2), spotify(1), ""}, recTrack{"x5", isrc(2), "", ""}, recTrack{"x6", isrc(2), "", ""},
+		recTrack{"y1", isrc(3), "", ""})
+	d.refresh()
+	ids := d.ids()
+	x, y := ids["x1"], ids["y1"]
+	// x3 loses the Spotify id (X splits in two halves of three) and y1 joins
+	// the second half: the first half (the earlier rows) keeps X, the second
+	// takes Y.
+	d.set(recTrack{"x3", isrc(1), "", ""}, recTrack{"y1", isrc(2), "", mb(1)})
+	c := d.refresh()
+	wantCounts(t, "split", c, 7, 2, 0, 3, 0, 0)
+	ids = d.ids()
+	for id, want := range map[string]int64{"x1": x, "x2": x, "x3": x, "x4": y, "x5": y, "x6": y, "y1": y} {
+		if ids[id] != want {
+			t.Errorf("%s -> %d, want %d", id, ids[id], want)
+		}
+	}
+}
+
+// TestRefreshRecordingsNowWaitsForTheLock: enrichctl's refresh waits while
+// a coverage refresher holds CoverageLockKey, so the two never overlap.
+func TestRefreshRecordingsNowWaitsForTheLock(t *testing.T) {
+	t.Parallel()
+	d := newRecDB(t)
+	ctx := context.Background()
+	d.set(recTrack{"a", isrc(1), "", ""})
+	r := store.NewCoverageRefresher(d.pool, store.CoverageRefresherConfig{Interval: time.Minute, MinAge: -1})
+	locked, release := make(chan struct{}), make(chan struct{})
+	store.SetWhileLocked(r, func(context.Context) {
+		close(locked)
+		<-release
+	})
+	refresherDone := make(chan store.RefreshEvent, 1)
+	go func() { refresherDone <- r.RefreshOnce(ctx) }()
+	<-locked
+	nowDone := make(chan error, 1)
+	go func() {
+		_, err := d.st.RefreshRecordingsNow(ctx)
+		nowDone <- err
+	}()
+	// RefreshRecordingsNow is waiting for the lock: Postgres shows it.
+	testinfra.Eventually(t, 10*time.Second, "RefreshRecordingsNow to wait for the advisory lock", func() (bool, error) {
+		var waiting int
+		err := d.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+		   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting)
+		return waiting == 1, err
+	})
+	select {
+	case err := <-nowDone:
+		t.Fatalf("RefreshRecordingsNow finished (%v) while the refresher held the lock", err)
+	default:
+	}
+	close(release)
+	if ev := <-refresherDone; ev.Outcome != store.Refreshed || ev.Recordings == nil || ev.Recordings.Inserted != 1 {
+		t.Errorf("refresher: %q, recordings %+v (err %v, %v)", ev.Outcome, ev.Recordings, ev.Err, ev.RecordingsErr)
+	}
+	testinfra.Must(t, <-nowDone, "RefreshRecordingsNow")
 }

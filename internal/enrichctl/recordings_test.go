@@ -134,7 +134,9 @@ func TestRecordingsMatchTheLabels(t *testing.T) {
 	// track ids, with the same artist, title and hints.
 	seen := map[string]bool{}
 	var tasks []task.Task
-	for _, tk := range append(sampleTasks(t), labelledTasks(t)...) {
+	sample := sampleTasks(t)
+	sampleRows := len(sample)
+	for _, tk := range append(sample, labelledTasks(t)...) {
 		if !seen[tk.TrackID] {
 			seen[tk.TrackID] = true
 			tasks = append(tasks, tk)
@@ -193,7 +195,7 @@ func TestRecordingsMatchTheLabels(t *testing.T) {
 	// id is the matcher's miss, not the grouping's.
 	recsOfGroup := map[string]map[int64][]string{}
 	groupsOfRec := map[int64]map[string][]string{}
-	var checked, wrong, unmatched, ungroupedRight int
+	var checked, checkedSample, wrong, unmatched, ungroupedRight int
 	for id, l := range label {
 		r := stored[id]
 		switch {
@@ -205,6 +207,9 @@ func TestRecordingsMatchTheLabels(t *testing.T) {
 			continue
 		}
 		checked++
+		if strings.HasPrefix(id, "set") {
+			checkedSample++
+		}
 		if r.recording == 0 {
 			ungroupedRight++
 			t.Errorf("%s has ids (%q, %q) but no recording id", id, r.spotify, r.musicbrainz)
@@ -241,10 +246,11 @@ func TestRecordingsMatchTheLabels(t *testing.T) {
 	if checked < 500 || multi < 30 {
 		t.Errorf("checked %d rows in %d label groups (%d with several rows): too few to mean anything", checked, len(recsOfGroup), multi)
 	}
-	t.Logf("%d rows (%d tasks) grouped into %d recordings in %s; checked %d rows whose ids are their labels', in %d label groups "+
+	t.Logf("%d rows (%d tasks, %d of the sample sets) grouped into %d recordings in %s; checked %d rows (%d of the sample sets) "+
+		"whose ids are their labels', in %d label groups "+
 		"(%d of several rows): each group one recording id, no recording id over two groups; left out: %d rows with a wrong id, "+
-		"%d with no Spotify or MusicBrainz id", first.Rows, len(tasks), first.Recordings,
-		time.Duration(first.DurationSeconds*float64(time.Second)).Round(time.Millisecond), checked, len(recsOfGroup),
+		"%d with no Spotify or MusicBrainz id", first.Rows, len(tasks), sampleRows, first.Recordings,
+		time.Duration(first.DurationSeconds*float64(time.Second)).Round(time.Millisecond), checked, checkedSample, len(recsOfGroup),
 		multi, wrong, unmatched)
 
 	// A full refresh: everything enriched again, bypassing the cache, and

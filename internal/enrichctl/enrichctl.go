@@ -169,7 +169,7 @@ func newRoot(a *app) *cobra.Command {
 		Use:   "enrichctl",
 		Short: "Operate the enrichment service",
 		Long: "enrichctl operates the enrichment service: schema migrations, publishing tasks, backfills,\n" +
-			"the pipeline's status and the dead-letter queue (docs/operations.md).\n\n" +
+			"the pipeline's status, the rows that are one recording and the dead-letter queue (docs/operations.md).\n\n" +
 			"Exit status: 0 success, 1 failure, 2 usage error.\n\n" + a.envHelp(),
 		Example: strings.Join([]string{
 			"  enrichctl migrate up",

@@ -509,13 +509,6 @@ func (a *app) applyNow(st *store.Store, pipeline func() (rematchPipeline, error)
 	return nil
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 // redecide decides one track again with the worker's engine and the
 // overrides, and writes the result as rematch does (a partial result
 // replaces nothing it could not decide).

@@ -50,7 +50,10 @@ func TestMigrateUpDownUp(t *testing.T) {
 	}
 	full := objects(t, dbURL)
 	for _, want := range []string{"rel:tracks", "rel:enrichment_status", "rel:enrichment_coverage_stats",
-		"rel:enrichment_coverage_stats_id_idx", "fn:tracks_touch", "trg:tracks_touch"} {
+		"rel:enrichment_coverage_stats_id_idx", "fn:tracks_touch", "trg:tracks_touch",
+		"rel:track_recordings", "rel:track_recordings_recording_id_idx", "rel:track_recordings_refresh",
+		"rel:recording_id_seq", "rel:recording_conflicts", "rel:match_reviews", "rel:match_overrides",
+		"rel:enrichment_status_needs_review_idx"} {
 		if !full[want] {
 			t.Errorf("after up, %s is missing", want)
 		}

@@ -11,8 +11,9 @@ import (
 )
 
 // CoverageLockKey is the Postgres advisory lock key (one bigint) that
-// serialises refreshes of enrichment_coverage_stats across the fleet and
-// enrichctl. Nothing else in the schema uses advisory locks.
+// serialises refreshes of enrichment_coverage_stats and of track_recordings
+// across the fleet and enrichctl. Nothing else in the schema uses advisory
+// locks.
 const CoverageLockKey int64 = 0x656e_7269_6368_0001
 
 // CoverageRefreshIntervalDefault is how often each worker's refresher
@@ -131,11 +132,13 @@ type RefreshOutcome string
 
 // Refresh outcomes.
 const (
-	// Refreshed: this refresher held the lock and refreshed the view.
+	// Refreshed: this refresher held the lock and refreshed the view, or
+	// track_recordings, or both (RefreshEvent says which).
 	Refreshed RefreshOutcome = "refreshed"
 	// SkippedLocked: another refresher (or enrichctl status) held the lock.
 	SkippedLocked RefreshOutcome = "skipped_locked"
-	// SkippedFresh: the view was refreshed less than MinAge ago, by anyone.
+	// SkippedFresh: the view and track_recordings were refreshed less than
+	// MinAge ago, by anyone.
 	SkippedFresh RefreshOutcome = "skipped_fresh"
 	// RefreshFailed: the attempt failed; Err says why. The next interval
 	// tries again.
@@ -149,6 +152,16 @@ type RefreshEvent struct {
 	// while the lock is held, so two Refreshed events never overlap.
 	Started, Finished time.Time
 	Err               error
+	// CoverageRefreshed: the attempt refreshed enrichment_coverage_stats
+	// (false when the view was fresh and only track_recordings was stale).
+	CoverageRefreshed bool
+	// Recordings is what the attempt's refresh of track_recordings did (see
+	// RefreshRecordings); nil when it was fresh, or failed.
+	Recordings *RecordingCounts
+	// RecordingsErr: the refresh of track_recordings failed. It is rolled
+	// back on its own (a savepoint): the view's refresh stands, and the
+	// next attempt tries again.
+	RecordingsErr error
 }
 
 // CoverageRefresherConfig configures a CoverageRefresher. The zero value
@@ -168,10 +181,13 @@ type CoverageRefresherConfig struct {
 	OnResult func(RefreshEvent)
 }
 
-// CoverageRefresher refreshes enrichment_coverage_stats periodically, at
-// most one refresh at a time across every process sharing the database:
-// each attempt takes the transaction-scoped advisory lock CoverageLockKey
-// with pg_try_advisory_xact_lock and skips when another holds it.
+// CoverageRefresher refreshes enrichment_coverage_stats, then
+// track_recordings (RefreshRecordings), periodically, at most one refresh at
+// a time across every process sharing the database: each attempt takes the
+// transaction-scoped advisory lock CoverageLockKey with
+// pg_try_advisory_xact_lock and skips when another holds it. Each of the two
+// is refreshed when it is older than MinAge; a failure of track_recordings
+// leaves the view's refresh standing (RefreshEvent.RecordingsErr).
 type CoverageRefresher struct {
 	pool *pgxpool.Pool
 	cfg  CoverageRefresherConfig
@@ -231,14 +247,25 @@ func (r *CoverageRefresher) RefreshOnce(ctx context.Context) RefreshEvent {
 			ev.Outcome = SkippedLocked
 			return nil
 		}
+		var coverageFresh, recordingsFresh bool
 		if r.cfg.MinAge > 0 {
-			var fresh bool
 			err := tx.QueryRow(ctx, `SELECT refreshed_at > now() - make_interval(secs => $1)
-			  FROM enrichment_coverage_stats`, r.cfg.MinAge.Seconds()).Scan(&fresh)
+			  FROM enrichment_coverage_stats`, r.cfg.MinAge.Seconds()).Scan(&coverageFresh)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("read refreshed_at: %w", err)
 			}
-			if fresh {
+			// track_recordings has its own freshness: enrichctl status
+			// refreshes the view alone.
+			recordingsFresh, ev.RecordingsErr = inSavepoint(ctx, tx, func(tx pgx.Tx) (bool, error) {
+				var fresh bool
+				err := tx.QueryRow(ctx, `SELECT refreshed_at > now() - make_interval(secs => $1)
+				  FROM track_recordings_refresh`, r.cfg.MinAge.Seconds()).Scan(&fresh)
+				if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return false, fmt.Errorf("read track_recordings_refresh: %w", err)
+				}
+				return fresh, nil
+			})
+			if coverageFresh && recordingsFresh {
 				ev.Outcome = SkippedFresh
 				return nil
 			}
@@ -247,8 +274,19 @@ func (r *CoverageRefresher) RefreshOnce(ctx context.Context) RefreshEvent {
 		if r.whileLocked != nil {
 			r.whileLocked(ctx)
 		}
-		if _, err := tx.Exec(ctx, refreshCoverage); err != nil {
-			return fmt.Errorf("refresh enrichment_coverage_stats: %w", err)
+		if !coverageFresh {
+			if _, err := tx.Exec(ctx, refreshCoverage); err != nil {
+				return fmt.Errorf("refresh enrichment_coverage_stats: %w", err)
+			}
+			ev.CoverageRefreshed = true
+		}
+		if !recordingsFresh && ev.RecordingsErr == nil {
+			c, err := inSavepoint(ctx, tx, func(tx pgx.Tx) (RecordingCounts, error) { return RefreshRecordings(ctx, tx) })
+			if err != nil {
+				ev.RecordingsErr = err
+			} else {
+				ev.Recordings = &c
+			}
 		}
 		ev.Outcome = Refreshed
 		ev.Finished = time.Now()
@@ -261,4 +299,25 @@ func (r *CoverageRefresher) RefreshOnce(ctx context.Context) RefreshEvent {
 		ev.Outcome, ev.Err = RefreshFailed, err
 	}
 	return ev
+}
+
+// inSavepoint runs f in a savepoint of tx: an error of f rolls back only
+// what f did, and tx stays usable.
+func inSavepoint[T any](ctx context.Context, tx pgx.Tx, f func(pgx.Tx) (T, error)) (T, error) {
+	var zero T
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return zero, fmt.Errorf("savepoint: %w", err)
+	}
+	v, err := f(sp)
+	if err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return zero, errors.Join(err, fmt.Errorf("roll back to the savepoint: %w", rerr))
+		}
+		return zero, err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return zero, fmt.Errorf("release the savepoint: %w", err)
+	}
+	return v, nil
 }

@@ -89,10 +89,38 @@ func TestCoverageRefresherSkipsFreshView(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := coveragePool(t)
-	testinfra.Must(t, store.New(pool).RefreshCoverage(ctx), "refresh")
+	st := store.New(pool)
+	testinfra.Must(t, st.RefreshCoverage(ctx), "refresh")
 	r := store.NewCoverageRefresher(pool, store.CoverageRefresherConfig{Interval: time.Hour}) // MinAge 54m
+	// enrichctl status refreshes the view alone: track_recordings, never
+	// refreshed, still is, and only it.
+	ev := r.RefreshOnce(ctx)
+	if ev.Outcome != store.Refreshed || ev.CoverageRefreshed || ev.Recordings == nil || ev.RecordingsErr != nil {
+		t.Errorf("with a fresh view and stale recordings: outcome %q, coverage refreshed %v, recordings %v (err %v, %v); "+
+			"want %q, only the recordings", ev.Outcome, ev.CoverageRefreshed, ev.Recordings, ev.Err, ev.RecordingsErr, store.Refreshed)
+	}
 	if ev := r.RefreshOnce(ctx); ev.Outcome != store.SkippedFresh {
 		t.Errorf("right after a refresh: outcome %q (err %v), want %q", ev.Outcome, ev.Err, store.SkippedFresh)
+	}
+}
+
+// TestCoverageRefresherRefreshesRecordings: an attempt refreshes the view
+// and then track_recordings, in the same locked transaction.
+func TestCoverageRefresherRefreshesRecordings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := coveragePool(t)
+	_, err := pool.Exec(ctx, `INSERT INTO tracks (id, artist, title, isrc) VALUES
+	  ('r1', 'A', 'T', 'GBAAA0000001'), ('r2', 'A', 'T (Live)', 'GBAAA0000001'), ('r3', 'B', 'U', NULL)`)
+	testinfra.Must(t, err, "seed")
+	r := store.NewCoverageRefresher(pool, store.CoverageRefresherConfig{Interval: time.Hour, MinAge: -1})
+	ev := r.RefreshOnce(ctx)
+	if ev.Outcome != store.Refreshed || !ev.CoverageRefreshed || ev.Recordings == nil || ev.RecordingsErr != nil {
+		t.Fatalf("outcome %q, coverage refreshed %v, recordings %v (err %v, %v); want both refreshed",
+			ev.Outcome, ev.CoverageRefreshed, ev.Recordings, ev.Err, ev.RecordingsErr)
+	}
+	if c := *ev.Recordings; c.Rows != 2 || c.Recordings != 1 || c.Inserted != 2 {
+		t.Errorf("recordings refresh: %+v, want 2 rows in 1 recording, 2 inserted", c)
 	}
 }
 

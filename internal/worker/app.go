@@ -194,7 +194,15 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 					log.Warn("coverage refresh failed", zap.Error(ev.Err))
 					return
 				}
-				log.Debug("coverage refresh", zap.String("result", string(ev.Outcome)))
+				if ev.RecordingsErr != nil {
+					log.Warn("recordings refresh failed", zap.Error(ev.RecordingsErr))
+				}
+				fields := []zap.Field{zap.String("result", string(ev.Outcome)), zap.Bool("coverage", ev.CoverageRefreshed)}
+				if c := ev.Recordings; c != nil {
+					fields = append(fields, zap.Int64("recording_rows", c.Rows), zap.Int64("recordings", c.Recordings),
+						zap.Int64("recording_rows_changed", c.Changed()), zap.Duration("recordings_took", c.Duration))
+				}
+				log.Debug("coverage refresh", fields...)
 			},
 		})
 		aux.Go(func() error { return refresher.Run(auxCtx) })

@@ -512,11 +512,7 @@ func newBackfillCmd(a *app) *cobra.Command {
 			return err
 		}
 
-		db, err := a.databaseURL(dbURL)
-		if err != nil {
-			return err
-		}
-		st, err := store.Open(a.ctx, db, 2)
+		st, err := a.openStore(dbURL)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/djmeta/enrichment/internal/config"
+	"github.com/djmeta/enrichment/internal/store"
 )
 
 // ErrUsage is returned for a bad command line; Run exits 2 for it.
@@ -364,6 +365,15 @@ func (a *app) databaseURL(u *envURL) (string, error) {
 // confirm lets a destructive action go ahead: with --yes, or when the
 // operator types yes at the terminal. Without a terminal on stdin it
 // refuses (a usage error), so a script never destroys by default.
+// openStore opens the database of --database-url or DATABASE_URL.
+func (a *app) openStore(u *envURL) (*store.Store, error) {
+	db, err := a.databaseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(a.ctx, db, 2)
+}
+
 func (a *app) confirm(yes bool, action string) error {
 	if yes {
 		return nil

@@ -76,11 +76,7 @@ func newRecordingsShowCmd(a *app) *cobra.Command {
 	dbURL := a.urlFlag(cmd, "database-url", "DATABASE_URL", "Postgres URL")
 	out := addOutput(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		db, err := a.databaseURL(dbURL)
-		if err != nil {
-			return err
-		}
-		st, err := store.Open(a.ctx, db, 2)
+		st, err := a.openStore(dbURL)
 		if err != nil {
 			return err
 		}
@@ -231,11 +227,7 @@ func newRecordingsRefreshCmd(a *app) *cobra.Command {
 	dbURL := a.urlFlag(cmd, "database-url", "DATABASE_URL", "Postgres URL")
 	out := addOutput(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		db, err := a.databaseURL(dbURL)
-		if err != nil {
-			return err
-		}
-		st, err := store.Open(a.ctx, db, 2)
+		st, err := a.openStore(dbURL)
 		if err != nil {
 			return err
 		}

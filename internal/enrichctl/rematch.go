@@ -511,11 +511,7 @@ func newRematchCmd(a *app) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		db, err := a.databaseURL(dbURL)
-		if err != nil {
-			return err
-		}
-		st, err := store.Open(a.ctx, db, 2)
+		st, err := a.openStore(dbURL)
 		if err != nil {
 			return err
 		}

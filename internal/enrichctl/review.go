@@ -64,15 +64,6 @@ func checkProvider(p string) error {
 	return usageErr("provider %q is not one of %s", p, strings.Join(reviewProviders, ", "))
 }
 
-// openStore opens the database of --database-url or DATABASE_URL.
-func (a *app) openStore(u *envURL) (*store.Store, error) {
-	db, err := a.databaseURL(u)
-	if err != nil {
-		return nil, err
-	}
-	return store.Open(a.ctx, db, 2)
-}
-
 func newReviewListCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -172,10 +163,7 @@ func newReviewShowCmd(a *app) *cobra.Command {
 			return err
 		}
 		defer st.Close()
-		row, err := st.RematchRowOf(a.ctx, args[0])
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no enriched track %q", Escape(args[0]))
-		}
+		row, err := trackRow(a.ctx, st, args[0])
 		if err != nil {
 			return err
 		}
@@ -341,30 +329,12 @@ func newReviewDecideCmd(a *app, action string) *cobra.Command {
 			return err
 		}
 		defer st.Close()
-		row, err := st.RematchRowOf(a.ctx, trackID)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no enriched track %q", Escape(trackID))
-		}
+		row, err := trackRow(a.ctx, st, trackID)
 		if err != nil {
 			return err
 		}
-		var p rematchPipeline
-		pipeline := func() (rematchPipeline, error) {
-			if p != nil {
-				return p, nil
-			}
-			wcfg, err := config.LoadWorker(a.env.Environ)
-			if err != nil {
-				return nil, err
-			}
-			p, err = newRematchPipeline(wcfg, zap.NewNop(), st)
-			return p, err
-		}
-		defer func() {
-			if p != nil {
-				p.Close()
-			}
-		}()
+		pipeline, closePipeline := a.lazyPipeline(st)
+		defer closePipeline()
 		rec := store.OverrideRecord{Provider: prov, Action: action, TrackID: row.ID, DecidedBy: f.decidedBy(),
 			DecidedAt: time.Now().UTC(), Note: f.note}
 		if action == enrich.OverrideAccept {
@@ -393,6 +363,37 @@ func newReviewDecideCmd(a *app, action string) *cobra.Command {
 		return a.applyNow(st, pipeline, row.ID, f, fmt.Sprintf("%s %s for %s at %s (%s)", action+"ed", orNone(id), row.ID, prov, strings.Join(scopes, "+")))
 	}
 	return cmd
+}
+
+// lazyPipeline builds the worker's engine (with st's overrides) on first
+// use; close releases it if it was built.
+func (a *app) lazyPipeline(st *store.Store) (get func() (rematchPipeline, error), close func()) {
+	var p rematchPipeline
+	get = func() (rematchPipeline, error) {
+		if p != nil {
+			return p, nil
+		}
+		wcfg, err := config.LoadWorker(a.env.Environ)
+		if err != nil {
+			return nil, err
+		}
+		p, err = newRematchPipeline(wcfg, zap.NewNop(), st)
+		return p, err
+	}
+	return get, func() {
+		if p != nil {
+			p.Close()
+		}
+	}
+}
+
+// trackRow reads an enriched track, with a clear error for an unknown id.
+func trackRow(ctx context.Context, st *store.Store, id string) (store.RematchRow, error) {
+	row, err := st.RematchRowOf(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return row, fmt.Errorf("no enriched track %q", Escape(id))
+	}
+	return row, err
 }
 
 func orNone(id string) string {
@@ -555,10 +556,7 @@ func newReviewClearCmd(a *app) *cobra.Command {
 			return err
 		}
 		defer st.Close()
-		row, err := st.RematchRowOf(a.ctx, args[0])
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no enriched track %q", Escape(args[0]))
-		}
+		row, err := trackRow(a.ctx, st, args[0])
 		if err != nil {
 			return err
 		}
@@ -566,23 +564,8 @@ func newReviewClearCmd(a *app) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var p rematchPipeline
-		defer func() {
-			if p != nil {
-				p.Close()
-			}
-		}()
-		pipeline := func() (rematchPipeline, error) {
-			if p != nil {
-				return p, nil
-			}
-			wcfg, err := config.LoadWorker(a.env.Environ)
-			if err != nil {
-				return nil, err
-			}
-			p, err = newRematchPipeline(wcfg, zap.NewNop(), st)
-			return p, err
-		}
+		pipeline, closePipeline := a.lazyPipeline(st)
+		defer closePipeline()
 		return a.applyNow(st, pipeline, row.ID, f, fmt.Sprintf("cleared %d overrides of %s", n, row.ID))
 	}
 	return cmd

@@ -38,9 +38,10 @@ var glue = []provider.Recording{{
 
 // env is one test's cache on the shared Redis under a unique prefix.
 type env struct {
-	rdb *redis.Client
-	c   *cache.Cache
-	pm  *metrics.Providers
+	prefix string
+	rdb    *redis.Client
+	c      *cache.Cache
+	pm     *metrics.Providers
 }
 
 // newEnv returns a cache on the real Redis under a fresh prefix; the keys
@@ -49,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	rdb, prefix := testinfra.Redis(t)
 	pm := metrics.NewProviders(prometheus.NewRegistry())
-	return &env{rdb: rdb, pm: pm, c: cache.New(rdb, cache.Config{Prefix: prefix, TTLs: ttls, Metrics: pm})}
+	return &env{prefix: prefix, rdb: rdb, pm: pm, c: cache.New(rdb, cache.Config{Prefix: prefix, TTLs: ttls, Metrics: pm})}
 }
 
 // results returns the enrichment_cache_requests_total counts for prov.
@@ -561,7 +562,7 @@ func TestResponseTTLPerKind(t *testing.T) {
 		if err != nil || !cmp.Equal(tt.resp, got) {
 			t.Fatalf("FetchResponse(%s) = %v, %v; want %v", req, got, err, tt.resp)
 		}
-		keys, err := e.rdb.Keys(ctx, "*"+tt.kind+"*").Result()
+		keys, err := e.rdb.Keys(ctx, e.prefix+"*"+tt.kind+"*").Result()
 		testinfra.Must(t, err, "keys")
 		found := false
 		for _, k := range keys {

@@ -141,10 +141,38 @@ func mgmt(t testing.TB, api, method, path, body string) {
 }
 
 // RedisURL returns the Redis URL tests use and a key prefix unique to this
-// test; callers must put every key under the prefix.
+// test; callers must put every key under the prefix. When the test ends
+// every key under the prefix is deleted, so that a run does not leave the
+// shared Redis holding every test's keys.
 func RedisURL(t testing.TB) (redisURL, prefix string) {
 	t.Helper()
-	return env("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), Name("t") + ":"
+	redisURL, prefix = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), Name("t")+":"
+	t.Cleanup(func() { deletePrefix(redisURL, prefix) })
+	return redisURL, prefix
+}
+
+// deletePrefix deletes every key under prefix (best effort: a test that
+// could not reach Redis has nothing to delete).
+func deletePrefix(url, prefix string) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	it := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	for it.Next(ctx) {
+		if batch = append(batch, it.Val()); len(batch) == 1000 {
+			_ = rdb.Unlink(ctx, batch...).Err()
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		_ = rdb.Unlink(ctx, batch...).Err()
+	}
 }
 
 // Redis returns a client of the test Redis, checked with a PING, and a key
@@ -157,12 +185,7 @@ func Redis(t testing.TB) (*redis.Client, string) {
 	Must(t, err, "parse TEST_REDIS_URL")
 	rdb := redis.NewClient(opts)
 	ctx := context.Background()
-	t.Cleanup(func() {
-		if keys, err := rdb.Keys(ctx, prefix+"*").Result(); err == nil && len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-		_ = rdb.Close()
-	})
+	t.Cleanup(func() { _ = rdb.Close() })
 	Must(t, rdb.Ping(ctx).Err(), "ping Redis at "+opts.Addr)
 	return rdb, prefix
 }

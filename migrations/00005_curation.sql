@@ -36,7 +36,7 @@ CREATE INDEX match_reviews_created_idx ON match_reviews (created_at DESC);
 -- track id is decided too. A track's own override wins over its name's.
 CREATE TABLE match_overrides (
     scope       text NOT NULL CHECK (scope IN ('track', 'name')),
-    key         text NOT NULL CHECK (char_length(key) BETWEEN 1 AND 1024),
+    key         text NOT NULL CHECK (octet_length(key) BETWEEN 1 AND 1024),
     provider    text NOT NULL CHECK (provider IN ('spotify', 'musicbrainz', 'discogs')),
     action      text NOT NULL CHECK (action IN ('accept', 'reject')),
     -- provider_id: the accepted recording's id (Spotify track id, MusicBrainz

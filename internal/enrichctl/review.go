@@ -350,7 +350,11 @@ func newReviewDecideCmd(a *app, action string) *cobra.Command {
 			r := rec
 			r.Scope, r.Key = sc, row.ID
 			if sc == enrich.ScopeName {
-				if nameKey == "" {
+				if nameKey == "" || len(nameKey) > store.MaxOverrideKeyLen {
+					// A placeholder has no name; a name longer than an
+					// index entry holds is decided by its track id only.
+					fmt.Fprintf(a.env.Stderr, "%s: no override by name (the line names no track, or its name is longer than %d bytes); by track id only\n",
+						Escape(row.ID), store.MaxOverrideKeyLen)
 					continue
 				}
 				r.Key = nameKey

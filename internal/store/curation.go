@@ -15,6 +15,10 @@ import (
 	"github.com/djmeta/enrichment/internal/provider"
 )
 
+// MaxOverrideKeyLen is the longest override key in bytes (a name key of
+// longer names is not stored; the key is part of the primary key's index).
+const MaxOverrideKeyLen = 1024
+
 // OverrideRecord is one match_overrides row (docs/curation.md), as
 // enrichctl review writes, exports and imports it.
 type OverrideRecord struct {
@@ -40,8 +44,8 @@ func (o OverrideRecord) Validate() error {
 	default:
 		return fmt.Errorf("scope %q is not track or name", o.Scope)
 	}
-	if o.Key == "" || len(o.Key) > 1024 {
-		return fmt.Errorf("key must be 1 to 1024 bytes, got %d", len(o.Key))
+	if o.Key == "" || len(o.Key) > MaxOverrideKeyLen {
+		return fmt.Errorf("key must be 1 to %d bytes, got %d", MaxOverrideKeyLen, len(o.Key))
 	}
 	if !validProvider(o.Provider) {
 		return fmt.Errorf("provider %q is not spotify, musicbrainz or discogs", o.Provider)

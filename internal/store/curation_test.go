@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/djmeta/enrichment/internal/enrich"
@@ -93,6 +94,13 @@ func TestReviewsFollowDecisions(t *testing.T) {
 	if got := ovs["discogs"]; got.Action != enrich.OverrideReject || got.Scope != enrich.ScopeName {
 		t.Errorf("discogs override = %+v, want the name's reject", got)
 	}
+	long := strings.Repeat("é", store.MaxOverrideKeyLen/2)
+	testinfra.Must(t, st.SaveOverrides(ctx, []store.OverrideRecord{
+		{Scope: enrich.ScopeName, Key: long, Provider: "spotify", Action: enrich.OverrideReject, DecidedBy: "bob"},
+	}), "save an override under the longest key")
+	if ovs, err := st.Overrides(ctx, "none", long); err != nil || ovs["spotify"].Action != enrich.OverrideReject {
+		t.Errorf("override under the longest key = %v, %v; want the reject", ovs, err)
+	}
 	if ovs, err := st.Overrides(ctx, "t2", "other - key [original]"); err != nil || len(ovs) != 0 {
 		t.Errorf("overrides of an unrelated track = %v, %v; want none", ovs, err)
 	}
@@ -116,6 +124,8 @@ func TestOverrideRecordValidate(t *testing.T) {
 		{"reject with an id", func(o *store.OverrideRecord) { o.Action = "reject" }, false},
 		{"no author", func(o *store.OverrideRecord) { o.DecidedBy = "" }, false},
 		{"empty key", func(o *store.OverrideRecord) { o.Key = "" }, false},
+		{"longest key", func(o *store.OverrideRecord) { o.Key = strings.Repeat("é", store.MaxOverrideKeyLen/2) }, true},
+		{"key a byte too long", func(o *store.OverrideRecord) { o.Key = strings.Repeat("a", store.MaxOverrideKeyLen+1) }, false},
 	}
 	for _, tt := range tests {
 		o := ok

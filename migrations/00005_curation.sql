@@ -54,6 +54,23 @@ CREATE TABLE match_overrides (
     PRIMARY KEY (scope, key, provider)
 );
 
+-- +goose StatementBegin
+-- match_overrides_notify tells the workers' override index (store.OverrideIndex,
+-- LISTEN enrichment_overrides) that the overrides changed; notifications of
+-- one transaction are delivered once, at its commit.
+CREATE FUNCTION match_overrides_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('enrichment_overrides', '');
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER match_overrides_notify
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON match_overrides
+    FOR EACH STATEMENT EXECUTE FUNCTION match_overrides_notify();
+
 -- needs_review: the track has open close calls (match_reviews).
 ALTER TABLE enrichment_status ADD COLUMN needs_review boolean NOT NULL DEFAULT false;
 CREATE INDEX enrichment_status_needs_review_idx ON enrichment_status (track_id) WHERE needs_review;
@@ -61,5 +78,7 @@ CREATE INDEX enrichment_status_needs_review_idx ON enrichment_status (track_id) 
 -- +goose Down
 DROP INDEX enrichment_status_needs_review_idx;
 ALTER TABLE enrichment_status DROP COLUMN needs_review;
+DROP TRIGGER match_overrides_notify ON match_overrides;
+DROP FUNCTION match_overrides_notify();
 DROP TABLE match_overrides;
 DROP TABLE match_reviews;

@@ -66,6 +66,12 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 		Metrics: pm,
 	})
 	defer c.Close()
+	// The overrides are read only for tracks the index says have one
+	// (docs/curation.md); it follows match_overrides by LISTEN.
+	overrides := store.NewOverrideIndex(st)
+	overrides.OnError = func(err error) {
+		log.Warn("override index: reading every task's overrides until it listens again", zap.Error(err))
+	}
 	pipeline := opts.Pipeline
 	var backlog func(context.Context) time.Duration
 	checkSwitches := func(context.Context) {}
@@ -86,7 +92,7 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 			}
 			log.Info("providers enabled", zap.Strings("providers", names))
 			pipeline = enrich.NewEngine(sources, c, match.Config{Threshold: cfg.MatchThreshold, Margin: cfg.MatchMargin}, log).
-				WithOverrides(st)
+				WithOverrides(overrides)
 		}
 	}
 	// Consumption starts paused: the worker takes no task before Postgres
@@ -208,6 +214,7 @@ func Run(ctx context.Context, cfg config.Worker, log *zap.Logger, opts AppOption
 		aux.Go(func() error { return refresher.Run(auxCtx) })
 	}
 	aux.Go(func() error { return countReviews(auxCtx, st, m, log) })
+	aux.Go(func() error { return overrides.Run(auxCtx) })
 	if opts.Started != nil {
 		opts.Started(srv.Addr())
 	}

@@ -127,7 +127,6 @@ func (e *Engine) Enrich(ctx context.Context, t task.Task) (Result, error) {
 		}
 	}
 	e.decideAgain(t, &q, outs)
-	e.closeCalls(t, q, outs)
 	return e.merge(t, parsed, outs)
 }
 
@@ -144,23 +143,6 @@ func overridden(name string, ov Override) providerOutcome {
 	o.decision = match.Decision{Best: &c, Considered: 1}
 	o.best = &c
 	return o
-}
-
-// closeCalls marks the decisions that found no match only narrowly
-// (match.CloseCallOf), with their candidates, for review.
-func (e *Engine) closeCalls(t task.Task, q match.Query, outs []providerOutcome) {
-	for i := range outs {
-		o := &outs[i]
-		if o.err != nil || o.best != nil || o.override != nil || len(o.recs) == 0 {
-			continue
-		}
-		qp := q
-		qp.ID = hintFor(o.name, t)
-		d, cands := match.Choose(e.match, qp, o.recs)
-		if cc, ok := match.CloseCallOf(e.match, d, cands); ok {
-			o.review = &cc
-		}
-	}
 }
 
 // learn adds what an accepted match establishes about the recording to q:
@@ -199,7 +181,8 @@ func learn(q *match.Query, best match.Candidate) {
 }
 
 // decideAgain takes again, with everything the providers established, the
-// decision of each provider that found no match among its candidates (a
+// decision of each provider that found no match among its candidates (one
+// that still finds none may be a close call, kept for review) (a
 // guest that only a later provider's credit marks as such, a former name
 // only a later provider knows, the length or ISRC of the recording): no
 // request is made.
@@ -211,8 +194,12 @@ func (e *Engine) decideAgain(t task.Task, q *match.Query, outs []providerOutcome
 		}
 		qp := *q
 		qp.ID = hintFor(o.name, t)
-		d, _ := match.Choose(e.match, qp, o.recs)
+		d, cands := match.Choose(e.match, qp, o.recs)
 		if d.Best == nil {
+			// Still no match: a close call keeps its candidates for review.
+			if cc, ok := match.CloseCallOf(e.match, d, cands); ok {
+				o.review = &cc
+			}
 			continue
 		}
 		best := *d.Best
